@@ -1,0 +1,164 @@
+"""Command line: `seqgcn select` (features in, indices out) and `seqgcn run` (the full cycle).
+
+Bad input ends with one line on stderr, `seqgcn: error: ...`, and exit code 2;
+nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _fail(message: str) -> int:
+    print(f"seqgcn: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- select
+def _add_select_parser(sub) -> None:
+    from seqgcn.samplers import available_samplers
+
+    p = sub.add_parser(
+        "select",
+        help="pick the next items to label from a feature matrix",
+        description="Read features (an (N, m) .npy file, row i = item i) and the labelled items, "
+        "and print the global indices of the items to label next, one per line.",
+    )
+    p.add_argument("--features", required=True, metavar="F.npy", help="(N, m) float array saved with numpy.save; row i is item i")
+    p.add_argument("--labelled", required=True, metavar="L.txt", help="text file of labelled item indices (0-based rows of F), one per line; may be empty for Random/CoreSet")
+    p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(available_samplers())} (default: CoreGCN)")
+    p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
+    p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same selection")
+    p.add_argument("--normalization", choices=["column", "row"], default=None, help="GCN adjacency normalisation: 'column' (reference code, default) or 'row' (paper eq. 4)")
+    p.add_argument("--margin-rule", choices=["closest", "farthest"], default=None, help="UncertainGCN: pick scores closest to s_margin (reference code, default) or farthest (paper eq. 7 literal)")
+    p.add_argument("--epochs", type=int, default=None, help="GCN training steps (default 200)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="where the sampler computes (default cpu)")
+    p.add_argument("--diagnostics", action="store_true", help="print the GCN's training diagnostics to stderr")
+    p.set_defaults(func=_cmd_select)
+
+
+def _read_index_file(path: str, *, name: str) -> np.ndarray:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise CLIError(f"{name} file {path!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"cannot read {name} file {path!r}: {exc}") from None
+    values = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            values.append(int(line))
+        except ValueError:
+            raise CLIError(f"{name} file {path!r} line {lineno}: {line!r} is not an integer index") from None
+    return np.asarray(values, dtype=np.int64)
+
+
+def _read_features(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CLIError(f"features file {path!r} does not exist") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None
+
+
+def _cmd_select(args) -> int:
+    from seqgcn.samplers import get_sampler
+
+    features = _read_features(args.features)
+    labelled = _read_index_file(args.labelled, name="labelled")
+    candidates = _read_index_file(args.candidates, name="candidates") if args.candidates else None
+    params = {"seed": args.seed}
+    gcn_only = {"normalization": args.normalization, "margin_rule": args.margin_rule, "epochs": args.epochs}
+    method = args.method
+    sampler = get_sampler(method)  # validates the name before any work
+    for key, value in gcn_only.items():
+        if value is not None:
+            if not hasattr(sampler, key):
+                raise CLIError(f"--{key.replace('_', '-')} does not apply to method {sampler.name}")
+            params[key] = value
+    if hasattr(sampler, "device"):
+        params["device"] = args.device
+    sampler = get_sampler(method, **params)
+    picked = sampler.select(features, labelled, args.budget, candidates=candidates)
+    text = "".join(f"{i}\n" for i in picked)
+    if args.out:
+        _write_atomic(Path(args.out), text)
+    else:
+        sys.stdout.write(text)
+    if args.diagnostics and getattr(sampler, "diagnostics_", None):
+        for key, value in sampler.diagnostics_.items():
+            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}", file=sys.stderr)
+    return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        raise CLIError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------- run
+def _add_run_parser(sub) -> None:
+    from seqgcn.experiment import add_run_arguments, cmd_run
+
+    p = sub.add_parser(
+        "run",
+        help="run an active-learning experiment (default: the embedded digits)",
+        description="Run the paper's cycle: train the learner, build the graph, train the GCN, "
+        "select, label, repeat; over several methods and trials.",
+    )
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+
+# --------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    from seqgcn import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="seqgcn",
+        description="Deep active learning with Sequential Graph Convolutional Networks (Caramalau et al., CVPR 2021).",
+    )
+    parser.add_argument("--version", action="version", version=f"seqgcn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_select_parser(sub)
+    _add_run_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except (CLIError, ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("seqgcn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

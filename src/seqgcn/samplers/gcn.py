@@ -1,0 +1,285 @@
+"""UncertainGCN and CoreGCN (paper §3.2, eq. 5–8): a 2-layer GCN told to separate labelled from unlabelled.
+
+Nodes are the candidates D_S followed by the labelled items; their features are
+L2-normalised and joined by the adjacency of eq. 4 (`seqgcn.graph.Adjacency`,
+an operator: memory stays O(N·m)). The GCN (reference-code sizes)
+
+    h = dropout(relu(A X W1 + b1))       (N, hidden)    X: (N, m) normalised features
+    s = sigmoid(A h W2 + b2)             (N,)           1 = "looks labelled"
+
+is trained for `epochs` full-batch Adam steps on eq. 6,
+
+    L = −mean_{labelled} log s − λ · mean_{unlabelled} log(1 − s),
+
+with log-sigmoid so that log(0) never happens. Since A X does not change across
+epochs, it is computed once and the first layer costs one (N, m)·(m, hidden)
+product per step.
+
+UncertainGCN picks the candidates whose score is closest to s_margin
+(reference code, ``margin_rule="closest"``). The paper's eq. 7 literally reads
+argmax |s_margin − s|, available as ``margin_rule="farthest"``.
+CoreGCN runs k-Center greedy on the first-layer output h (dropout off),
+labelled nodes as the initial centres (eq. 8).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqgcn._validation import check_choice, check_positive_int, check_probability
+from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
+from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.samplers.kcenter import k_center_greedy
+
+MARGIN_RULES = ("closest", "farthest")
+
+
+def resolve_device(device) -> torch.device:
+    """"cpu", "cuda" or "auto" (cuda when available) → torch.device."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_choice(device, ("cpu", "cuda", "auto"), name="device")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but PyTorch sees no CUDA device; use device='cpu' or 'auto'")
+    return torch.device(device)
+
+
+def init_gcn_params(sizes: list[int], *, rng: np.random.Generator, device=None) -> list[torch.Tensor]:
+    """Weights and biases of a stack of graph convolutions, e.g. sizes [m, 128, 1].
+
+    As the reference code: every weight (in, out) and bias (out,) uniform in ±1/√out.
+    Draw order (W1, b1, W2, b2, ...) is fixed, so the same generator state gives the same weights.
+    """
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1.0 / math.sqrt(fan_out)
+        w = rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype(np.float32)  # (in, out)
+        b = rng.uniform(-bound, bound, size=fan_out).astype(np.float32)  # (out,)
+        params += [torch.from_numpy(t).to(device).requires_grad_() for t in (w, b)]
+    return params
+
+
+def dropout_masks(rng: np.random.Generator, n_nodes: int, hidden: int, count: int, keep: float, device=None) -> list[torch.Tensor]:
+    """`count` inverted-dropout masks (n_nodes, hidden): 0 or 1/keep, each entry kept with probability `keep`.
+
+    Drawn with numpy's PCG64 (about 9× faster than torch's CPU generator at this size).
+    """
+    masks = []
+    for _ in range(count):
+        m = np.multiply(rng.random((n_nodes, hidden), dtype=np.float32) < keep, 1.0 / keep, dtype=np.float32)
+        masks.append(torch.from_numpy(m).to(device))  # (N, hidden)
+    return masks
+
+
+def gcn_forward(ax: torch.Tensor, adj: Adjacency, params: list[torch.Tensor], masks: list[torch.Tensor] | None):
+    """Logits (N,) and first-layer output (N, hidden) of the GCN.
+
+    ax : (N, m) precomputed A @ X.  masks : one (N, hidden) dropout mask (already
+    scaled by 1/(1−p)) per hidden layer, or None in evaluation mode.
+    """
+    n_layers = len(params) // 2
+    h = torch.addmm(params[1], ax, params[0])  # (N, h1): A (X W1) + b1 = (A X) W1 + b1
+    first = None
+    for layer in range(1, n_layers):
+        if masks is None:
+            h = F.relu(h)
+        else:  # relu then dropout as one product: the gradient of h·M is M·g, the same as relu's then dropout's
+            with torch.no_grad():
+                keep = masks[layer - 1] * (h > 0)  # (N, hidden)
+            h = h * keep
+        if first is None:
+            first = h
+        h = adj @ (h @ params[2 * layer]) + params[2 * layer + 1]  # (N, next)
+    if first is None:  # a 1-layer GCN: its only layer is also its output
+        first = h
+    return h.squeeze(1), first  # (N,), (N, hidden)
+
+
+def gcn_loss(logits: torch.Tensor, is_labelled: torch.Tensor, weight_unlabelled: float) -> torch.Tensor:
+    """Eq. 6: −mean log s_L − λ·mean log(1 − s_U), computed on logits (s = sigmoid(logits))."""
+    log_s = F.logsigmoid(logits[is_labelled])  # (N_L,)
+    log_1ms = F.logsigmoid(-logits[~is_labelled])  # (N_U,)
+    loss = -log_s.mean() if log_s.numel() else logits.new_zeros(())
+    if log_1ms.numel():
+        loss = loss - weight_unlabelled * log_1ms.mean()
+    return loss
+
+
+class _GCNSampler(Sampler):
+    """Shared by UncertainGCN and CoreGCN: builds the graph, trains the GCN, keeps diagnostics."""
+
+    needs_labelled = True
+
+    def __init__(
+        self,
+        *,
+        hidden: int = 128,
+        layers: int = 2,
+        dropout: float = 0.3,
+        lr: float = 1e-3,
+        weight_decay: float = 5e-4,
+        epochs: int = 200,
+        weight_unlabelled: float = 1.2,
+        normalization: str = "column",
+        adjacency: str = "cosine",
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        self.hidden = hidden
+        self.layers = layers
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.weight_unlabelled = weight_unlabelled
+        self.normalization = normalization
+        self.adjacency = adjacency
+        self.seed = seed
+        self.device = device
+
+    def _check_params(self) -> None:
+        check_positive_int(self.hidden, name="hidden")
+        check_positive_int(self.layers, name="layers")
+        check_positive_int(self.epochs, name="epochs")
+        check_probability(self.dropout, name="dropout")
+        check_choice(self.normalization, NORMALIZATIONS, name="normalization")
+        check_choice(self.adjacency, KINDS, name="adjacency")
+        if self.lr <= 0 or self.weight_decay < 0 or self.weight_unlabelled < 0:
+            raise ValueError(
+                f"lr={self.lr} must be > 0, weight_decay={self.weight_decay} and weight_unlabelled={self.weight_unlabelled} >= 0"
+            )
+
+    def _check(self, features, labelled, budget, candidates) -> Problem:
+        self._check_params()
+        return super()._check(features, labelled, budget, candidates)
+
+    def fit_graph(self, problem: Problem):
+        """Train the GCN on the graph of candidates + labelled; return (nodes, scores, first-layer output).
+
+        nodes : (N,) global indices, candidates first.  scores : (N,) in (0, 1).
+        first-layer : (N, hidden), dropout off.  Also sets `self.diagnostics_`.
+        """
+        start = time.perf_counter()
+        device = resolve_device(self.device)
+        nodes = np.concatenate([problem.candidates, problem.labelled])  # (N,)
+        n_cand = problem.candidates.size
+        rng = np.random.default_rng(self.seed)  # weights first, then one set of dropout masks per step
+
+        x = torch.from_numpy(problem.features[nodes]).to(device)  # (N, m)
+        v = l2_normalize(x)  # (N, m)
+        del x
+        adj = Adjacency(v, normalization=self.normalization, kind=self.adjacency)
+        ax = adj @ v  # (N, m), constant across epochs
+        is_labelled = torch.zeros(nodes.size, dtype=torch.bool, device=device)
+        is_labelled[n_cand:] = True
+
+        sizes = [v.shape[1]] + [self.hidden] * (self.layers - 1) + [1]
+        params = init_gcn_params(sizes, rng=rng, device=device)
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        keep = 1.0 - self.dropout
+        for _ in range(self.epochs):
+            masks = dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device) if self.dropout > 0 else None
+            logits, _ = gcn_forward(ax, adj, params, masks)
+            loss = gcn_loss(logits, is_labelled, self.weight_unlabelled)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        with torch.no_grad():
+            logits, first = gcn_forward(ax, adj, params, None)
+            scores = torch.sigmoid(logits)  # (N,)
+            eval_loss = float(gcn_loss(logits, is_labelled, self.weight_unlabelled))
+            predicted = scores > 0.5
+        self.diagnostics_ = {
+            "final_train_loss": float(loss.detach()),
+            "eval_loss": eval_loss,
+            "mean_score_labelled": float(scores[is_labelled].mean()),
+            "mean_score_unlabelled": float(scores[~is_labelled].mean()),
+            "discrimination_accuracy": float((predicted == is_labelled).float().mean()),
+            "n_nodes": int(nodes.size),
+            "gcn_seconds": time.perf_counter() - start,
+        }
+        return nodes, scores, first
+
+
+class UncertainGCN(_GCNSampler):
+    """Uncertainty sampling on GCN scores (paper eq. 7).
+
+    Parameters (all keyword-only; defaults from the reference code)
+    ----------
+    margin : float, default 0.1
+        s_margin. Scores near 0 mean "looks unlabelled".
+    margin_rule : {"closest", "farthest"}, default "closest"
+        "closest" picks the candidates with the smallest |s_margin − s| (reference
+        code); "farthest" the largest, as eq. 7 / Algorithm 1 literally read.
+    hidden : int, default 128      (paper text: 512)
+    layers : int, default 2        (ablation: 1 or 3)
+    dropout : float, default 0.3
+    lr, weight_decay : Adam, 1e-3 and 5e-4
+    epochs : int, default 200      full-batch training steps
+    weight_unlabelled : float, default 1.2   λ of eq. 6
+    normalization : {"column", "row"}, default "column"
+        Adjacency normalisation: reference code (columns) or paper text (rows).
+        The default follows the reference code, whose numbers the paper reports.
+    adjacency : {"cosine", "eye", "ones"}, default "cosine"   (ablations: Eye, Ones)
+    seed : int       weights and dropout masks; same seed, same selection.
+    device : {"cpu", "cuda", "auto"}
+
+    After `select`, ``diagnostics_`` holds the final loss, the mean score of
+    labelled and unlabelled nodes and the labelled/unlabelled accuracy.
+    """
+
+    name = "UncertainGCN"
+
+    def __init__(self, *, margin: float = 0.1, margin_rule: str = "closest", **gcn_params):
+        super().__init__(**gcn_params)
+        self.margin = margin
+        self.margin_rule = margin_rule
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice(self.margin_rule, MARGIN_RULES, name="margin_rule")
+        check_probability(self.margin, name="margin", high_inclusive=True)
+
+    def _select(self, problem: Problem) -> np.ndarray:
+        nodes, scores, _ = self.fit_graph(problem)
+        n_cand = problem.candidates.size
+        gap = (scores[:n_cand] - self.margin).abs().cpu().numpy()  # (n_candidates,)
+        order = np.argsort(gap if self.margin_rule == "closest" else -gap, kind="stable")
+        return nodes[order[: problem.budget]]
+
+
+class CoreGCN(_GCNSampler):
+    """k-Center greedy on the GCN's first-layer node embeddings (paper eq. 8).
+
+    Same GCN parameters as `UncertainGCN` (hidden 128, dropout 0.3, 200 Adam
+    steps, λ = 1.2, column normalisation by default). After training, the
+    first-layer output (after ReLU, dropout off) of every node is an embedding;
+    with the labelled nodes as initial centres, the candidate farthest from its
+    nearest centre is added, `budget` times, using a running min-distance vector.
+    """
+
+    name = "CoreGCN"
+
+    def _select(self, problem: Problem) -> np.ndarray:
+        nodes, _, first = self.fit_graph(problem)
+        n_cand = problem.candidates.size
+        pos = k_center_greedy(first[:n_cand], first[n_cand:], problem.budget)
+        return nodes[pos]
+
+
+class UncertainDiscriminator(UncertainGCN):
+    """Ablation of paper §4.1: the GCN replaced by 2 dense layers (UncertainGCN with A = I)."""
+
+    name = "UncertainDiscriminator"
+
+    def __init__(self, **params):
+        params.setdefault("adjacency", "eye")
+        super().__init__(**params)
