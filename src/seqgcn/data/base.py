@@ -1,0 +1,99 @@
+"""The one dataset interface every loader returns and every learner reads.
+
+A dataset is held in memory as arrays: images channel-first, `uint8` in [0, 255]
+for photographs and digits, `float32` for depth crops. Row `i` of `x_train` is
+global index `i` of the active-learning pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or malformed (the message names the file and the expected layout)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train pool and test set of one task.
+
+    Attributes
+    ----------
+    name : str
+        Short name, e.g. ``"digits"``, ``"cifar10"``.
+    x_train, x_test : ndarray, shape (n, channels, height, width)
+        Images; uint8 in [0, 255] or float32.
+    y_train, y_test : ndarray
+        Classification: int64 labels, shape (n,). Regression: float32 targets, shape (n, n_targets).
+    task : {"classification", "regression"}
+    n_classes : int or None
+        Number of classes (classification only).
+    mean, std : tuple of float, one per channel
+        Normalisation applied by learners after scaling uint8 images to [0, 1]
+        (float32 images are normalised with the same formula, without the scaling).
+    point_dim : int
+        Regression: targets are `n_targets // point_dim` points of `point_dim`
+        coordinates (3 for hand joints); the metric is the mean Euclidean error per point.
+    target_scale : float
+        Regression: multiply a target difference by this to get metric units (e.g. mm).
+    metric_unit : str
+        Unit of the regression metric, e.g. ``"mm"``.
+    class_names : tuple of str
+        Optional names of the classes.
+    info : dict
+        Free-form provenance (source files, split seed, ...), stored in results files.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str = CLASSIFICATION
+    n_classes: int | None = None
+    mean: tuple = (0.5,)
+    std: tuple = (0.5,)
+    point_dim: int = 1
+    target_scale: float = 1.0
+    metric_unit: str = ""
+    class_names: tuple = ()
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in (CLASSIFICATION, REGRESSION):
+            raise ValueError(f"task={self.task!r} must be 'classification' or 'regression'")
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim != 4:
+                raise ValueError(f"x_{split} must be (n, channels, height, width); got shape {x.shape}")
+            if len(x) != len(y):
+                raise ValueError(f"x_{split} has {len(x)} rows but y_{split} has {len(y)}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"mean/std need one value per channel ({self.channels}); got {self.mean}, {self.std}")
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.x_test)
+
+    @property
+    def channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.x_train.shape[2]), int(self.x_train.shape[3])
+
+    @property
+    def n_targets(self) -> int:
+        """Output size of a learner: classes, or regression targets."""
+        return int(self.n_classes) if self.task == CLASSIFICATION else int(self.y_train.shape[1])

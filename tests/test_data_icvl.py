@@ -1,0 +1,277 @@
+"""ICVL loader: a PNG codec checked on known images, DeepPrior preprocessing, labels layouts, errors."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from seqgcn.data import icvl
+from seqgcn.data.base import DatasetError
+from seqgcn.data.icvl import PngError, decode_png, load_icvl, preprocess, read_png, uvd_to_xyz
+
+
+# ---------------------------------------------------------------- a tiny PNG writer
+
+
+def _chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _paeth(a, b, c):
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+
+def _filter_row(kind, cur, prev, bpp):
+    if kind == 0:
+        return bytes([0] + cur)
+    out = []
+    for i, x in enumerate(cur):
+        a = cur[i - bpp] if i >= bpp else 0
+        b = prev[i]
+        c = prev[i - bpp] if i >= bpp else 0
+        pred = [0, a, b, (a + b) // 2, _paeth(a, b, c)][kind]
+        out.append((x - pred) & 0xFF)
+    return bytes([kind] + out)
+
+
+def write_png(path, image, filters=(0,), interlace=0, colour=0):
+    """Grayscale PNG of uint8 or uint16 (h, w); row r uses filter filters[r % len(filters)]."""
+    image = np.asarray(image)
+    bit_depth = 16 if image.dtype == np.uint16 else 8
+    bpp = bit_depth // 8
+    rows = image.astype(">u2").tobytes() if bit_depth == 16 else image.astype(np.uint8).tobytes()
+    stride = image.shape[1] * bpp
+    prev, data = [0] * stride, b""
+    for r in range(image.shape[0]):
+        cur = list(rows[r * stride : (r + 1) * stride])
+        data += _filter_row(filters[r % len(filters)], cur, prev, bpp)
+        prev = cur
+    ihdr = struct.pack(">IIBBBBB", image.shape[1], image.shape[0], bit_depth, colour, 0, 0, interlace)
+    raw = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(data)) + _chunk(b"IEND", b"")
+    path.write_bytes(raw)
+    return raw
+
+
+# ---------------------------------------------------------------- PNG codec
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_decode_all_filters_known_image(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, np.iinfo(dtype).max + 1, size=(7, 5)).astype(dtype)
+    raw = write_png(tmp_path / "a.png", image, filters=(0, 1, 2, 3, 4))
+    decoded = decode_png(raw)
+    assert decoded.dtype == dtype
+    np.testing.assert_array_equal(decoded, image)
+    np.testing.assert_array_equal(read_png(tmp_path / "a.png"), image)
+
+
+def test_read_png_without_pillow(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pil(name, *args, **kwargs):
+        if name == "PIL" or name.startswith("PIL."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    image = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000).astype(np.uint16)
+    write_png(tmp_path / "b.png", image, filters=(4, 3))
+    monkeypatch.setattr(builtins, "__import__", no_pil)
+    np.testing.assert_array_equal(read_png(tmp_path / "b.png"), image)
+
+
+def test_big_endian_16_bit_sample(tmp_path):
+    image = np.array([[0x1234]], dtype=np.uint16)
+    raw = write_png(tmp_path / "c.png", image)
+    assert zlib.decompress(raw[raw.index(b"IDAT") + 4 : -16])[1:] == b"\x12\x34"
+    assert decode_png(raw)[0, 0] == 0x1234
+
+
+def test_png_errors(tmp_path):
+    image = np.ones((3, 3), np.uint16)
+    good = write_png(tmp_path / "d.png", image)
+    with pytest.raises(PngError, match="bad signature"):
+        decode_png(b"GIF89a" + good[6:])
+    with pytest.raises(PngError, match="truncated"):
+        decode_png(good[:40])
+    corrupt = bytearray(good)
+    corrupt[20] ^= 0xFF  # inside IHDR
+    with pytest.raises(PngError, match="CRC mismatch in IHDR"):
+        decode_png(bytes(corrupt))
+    with pytest.raises(PngError, match="interlace 1 unsupported"):
+        decode_png(write_png(tmp_path / "e.png", image, interlace=1))
+    with pytest.raises(PngError, match="colour type 2 bit depth 16 unsupported"):
+        decode_png(write_png(tmp_path / "f.png", image, colour=2))
+    bad_filter = _chunk(b"IDAT", zlib.compress(b"\x07" + b"\x00" * 6 + b"\x00" * 14))
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 3, 16, 0, 0, 0, 0))
+    with pytest.raises(PngError, match="filter type 7"):
+        decode_png(b"\x89PNG\r\n\x1a\n" + ihdr + bad_filter + _chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------- preprocessing
+
+# A synthetic hand: 16 joints on a 3 x 3 cm grid at 400 mm, a flat blob behind them.
+JOINTS = np.array([[150 + 6 * (k % 4), 110 + 6 * (k // 4), 400.0 + k] for k in range(16)])  # (16, 3) u, v, d
+
+
+def _frame(background=0):
+    depth = np.full((240, 320), background, dtype=np.uint16)  # (240, 320) mm
+    depth[100:140, 140:180] = 410  # the hand blob
+    return depth
+
+
+def test_uvd_to_xyz_principal_point_and_scale():
+    np.testing.assert_allclose(uvd_to_xyz(np.array([160.0, 120.0, 500.0])), [0, 0, 500])
+    np.testing.assert_allclose(uvd_to_xyz(np.array([160.0 + 241.42, 120.0 - 241.42, 300.0])), [300, -300, 300])
+
+
+def test_preprocess_joints_centre_known_answer():
+    crop, target = preprocess(_frame().astype(float), JOINTS, centre="joints")
+    assert crop.shape == (128, 128) and crop.dtype == np.float32
+    assert target.shape == (48,) and target.dtype == np.float32
+    xyz = uvd_to_xyz(JOINTS)
+    np.testing.assert_allclose(target.reshape(16, 3), (xyz - xyz.mean(0)) / 125.0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(target.reshape(16, 3).mean(0), 0, atol=1e-6)
+    # blob depth 410 mm against a centre at 407.5 mm; missing pixels are the back face (+1)
+    np.testing.assert_allclose(crop[64, 64], (410 - 407.5) / 125, rtol=1e-5)
+    assert crop[0, 0] == 1.0 and crop.min() >= -1 and crop.max() <= 1
+
+
+def test_preprocess_com_centre_is_blob_centre():
+    crop, target = preprocess(_frame().astype(float), JOINTS, centre="com")
+    com = uvd_to_xyz(np.array([159.5, 119.5, 410.0]))  # mean pixel of the blob
+    xyz = uvd_to_xyz(JOINTS)
+    np.testing.assert_allclose(target.reshape(16, 3), (xyz - com) / 125.0, rtol=1e-5, atol=1e-6)
+    assert crop[64, 64] == pytest.approx(0.0, abs=1e-6)  # blob depth is the centre depth
+
+
+def test_preprocess_clips_near_and_far():
+    depth = _frame(background=2000).astype(float)
+    depth[118:122, 158:162] = 100  # far in front of the cube
+    crop, _ = preprocess(depth, JOINTS, centre="joints")
+    assert crop.min() == -1.0 and crop.max() == 1.0
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _line(path, joints):
+    return path + " " + " ".join(f"{v:.3f}" for v in joints.ravel())
+
+
+def _write_dataset(root, layout="flat", n_train=3, n_test=2):
+    if layout == "flat":
+        train_dir, test_file, test_dir = root, root / "test" / "labels.txt", root / "test"
+    else:  # the original release
+        train_dir, test_file, test_dir = root / "Training", root / "Testing" / "test_seq_1.txt", root / "Testing"
+    png = write_png(root / "frame.png", _frame())
+    for folder, labels, n in ((train_dir, train_dir / "labels.txt", n_train), (test_dir, test_file, n_test)):
+        depth_root = folder / "Depth" if layout == "original" else folder
+        lines = []
+        for i in range(n):
+            rel = f"seq/image_{i:04d}.png"
+            (depth_root / "seq").mkdir(parents=True, exist_ok=True)
+            (depth_root / rel).write_bytes(png)
+            lines.append(_line(rel, JOINTS + [i, 0, 0]))
+        labels.parent.mkdir(parents=True, exist_ok=True)
+        labels.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("layout", ["flat", "original"])
+def test_load_icvl_layouts(tmp_path, layout):
+    _write_dataset(tmp_path, layout)
+    ds = load_icvl(tmp_path, crop_size=32)
+    assert ds.name == "icvl" and ds.task == "regression"
+    assert ds.x_train.shape == (3, 1, 32, 32) and ds.x_train.dtype == np.float32
+    assert ds.y_train.shape == (3, 48) and ds.y_train.dtype == np.float32
+    assert ds.x_test.shape == (2, 1, 32, 32)
+    assert ds.target_scale == 125.0 and ds.point_dim == 3 and ds.metric_unit == "mm"
+    assert ds.mean == (0.0,) and ds.std == (1.0,) and ds.n_targets == 48
+    assert np.abs(ds.x_train).max() <= 1
+
+
+def test_load_icvl_test_seq_files_concatenated_and_limits(tmp_path):
+    _write_dataset(tmp_path, "flat")
+    (tmp_path / "test" / "labels.txt").rename(tmp_path / "test_seq_1.txt")
+    text = (tmp_path / "test_seq_1.txt").read_text().replace("seq/", "test/seq/")
+    (tmp_path / "test_seq_1.txt").write_text(text)
+    (tmp_path / "test_seq_2.txt").write_text(text)
+    ds = load_icvl(tmp_path, crop_size=16, max_train=2)
+    assert ds.n_train == 2 and ds.n_test == 4
+    assert [p.rsplit("/", 1)[-1] for p in ds.info["test_labels"]] == ["test_seq_1.txt", "test_seq_2.txt"]
+
+
+def test_missing_train_labels(tmp_path):
+    with pytest.raises(DatasetError, match=r"ICVL: missing train labels .*labels\.txt.*labicvl"):
+        load_icvl(tmp_path)
+
+
+def test_missing_dir(tmp_path):
+    with pytest.raises(DatasetError, match=r"data directory .* does not exist"):
+        load_icvl(tmp_path / "nothing")
+
+
+def test_missing_test_labels(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "test" / "labels.txt").unlink()
+    with pytest.raises(DatasetError, match=r"missing test labels"):
+        load_icvl(tmp_path)
+
+
+def test_missing_image(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "seq" / "image_0001.png").unlink()
+    with pytest.raises(DatasetError, match=r"missing depth image .*image_0001\.png.* listed at .*labels\.txt:2"):
+        load_icvl(tmp_path)
+
+
+def test_wrong_field_count(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "labels.txt").write_text("seq/image_0000.png 1 2 3\n")
+    with pytest.raises(DatasetError, match=r"labels\.txt:1 has 3 numbers after the path, expected 48"):
+        load_icvl(tmp_path)
+
+
+def test_non_numeric(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "labels.txt").write_text("seq/image_0000.png " + "x " * 48 + "\n")
+    with pytest.raises(DatasetError, match=r"labels\.txt:1 has a non-numeric"):
+        load_icvl(tmp_path)
+
+
+def test_zero_depth_joint(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "labels.txt").write_text(_line("seq/image_0000.png", JOINTS * [1, 1, 0]) + "\n")
+    with pytest.raises(DatasetError, match=r"joint depth <= 0"):
+        load_icvl(tmp_path)
+
+
+def test_empty_labels(tmp_path):
+    _write_dataset(tmp_path)
+    (tmp_path / "labels.txt").write_text("\n\n")
+    with pytest.raises(DatasetError, match=r"lists no frames"):
+        load_icvl(tmp_path)
+
+
+def test_corrupt_png(tmp_path):
+    _write_dataset(tmp_path)
+    path = tmp_path / "seq" / "image_0002.png"
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DatasetError, match=r"depth image .*image_0002\.png.*: truncated"):
+        load_icvl(tmp_path)
+
+
+def test_rejects_bad_centre(tmp_path):
+    with pytest.raises(ValueError, match="centre='middle'"):
+        load_icvl(tmp_path, centre="middle")
+    with pytest.raises(ValueError, match="max_train=0"):
+        load_icvl(tmp_path, max_train=0)
+
+
+def test_module_constants():
+    assert icvl.FX == icvl.FY == 241.42 and (icvl.CX, icvl.CY) == (160.0, 120.0)
