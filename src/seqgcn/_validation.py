@@ -17,6 +17,8 @@ def check_features(features, *, name: str = "features") -> np.ndarray:
         raise TypeError(f"{name} must be an array of shape (n_samples, n_features); got {type(features).__name__}: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):  # casting to float32 would silently drop the imaginary part
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got ndim={arr.ndim} with shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:

@@ -13,10 +13,19 @@ from pathlib import Path
 import numpy as np
 
 EXIT_USAGE = 2
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints a usage block before its error; keep the one-line contract instead."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"seqgcn: error: {message} (see '{self.prog} --help')\n")
 
 
 def _fail(message: str) -> int:
@@ -62,19 +71,28 @@ def _read_index_file(path: str, *, name: str) -> np.ndarray:
         if not line or line.startswith("#"):
             continue
         try:
-            values.append(int(line))
+            value = int(line)
         except ValueError:
             raise CLIError(f"{name} file {path!r} line {lineno}: {line!r} is not an integer index") from None
+        if not _INT64_MIN <= value <= _INT64_MAX:  # np.asarray(..., int64) would raise OverflowError
+            raise CLIError(f"{name} file {path!r} line {lineno}: index {value} is far too large to be a row of the features")
+        values.append(value)
     return np.asarray(values, dtype=np.int64)
 
 
 def _read_features(path: str) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            # Check the header first: on a non-.npy file numpy's own error advises enabling pickle.
+            if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                raise CLIError(f"features file {path!r} is not a .npy file (no NumPy header); save the (N, m) array with numpy.save")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise CLIError(f"features file {path!r} does not exist") from None
     except (OSError, ValueError, EOFError) as exc:
-        raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None
+        detail = " ".join(str(exc).split())  # keep the error on one line
+        raise CLIError(f"cannot read features file {path!r} as a .npy array: {detail}") from None
 
 
 def _cmd_select(args) -> int:
@@ -83,6 +101,8 @@ def _cmd_select(args) -> int:
     features = _read_features(args.features)
     labelled = _read_index_file(args.labelled, name="labelled")
     candidates = _read_index_file(args.candidates, name="candidates") if args.candidates else None
+    if not 0 <= args.seed <= _INT64_MAX:  # otherwise each sampler fails differently (or not at all)
+        raise CLIError(f"--seed={args.seed} must be an integer in [0, {_INT64_MAX}]")
     params = {"seed": args.seed}
     gcn_only = {"normalization": args.normalization, "margin_rule": args.margin_rule, "epochs": args.epochs}
     method = args.method
@@ -113,6 +133,10 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.write_text(text)
         tmp.replace(path)
     except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)  # nothing may be left behind on error
+        except OSError:
+            pass
         raise CLIError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
@@ -134,7 +158,7 @@ def _add_run_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from seqgcn import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="seqgcn",
         description="Deep active learning with Sequential Graph Convolutional Networks (Caramalau et al., CVPR 2021).",
     )
