@@ -1,0 +1,159 @@
+"""One active-learning cycle (paper Fig. 1, Algorithm 1), in the order the diagram draws it.
+
+```
+I   learner  : re-initialise, train on the labelled set, evaluate on the test set
+II  graph    : features of (random subset D_S of the unlabelled pool) + (labelled set)
+III GCN      : (inside the sampler) labelled-vs-unlabelled GCN
+IV  sampler  : pick `budget` items of D_S
+V   oracle   : label them; the rest of D_S returns to the pool
+```
+
+Index space: every index here is a global row of the training set (STYLE §3).
+The sampler gets a features matrix of shape (n_items, d) whose row i is global
+item i; only the rows of D_S and of the labelled set are filled (the others are
+zero and never read), so a sampler's output needs no conversion.
+
+Rounds: the seed set D_0 is round 0; items picked in cycle c get round c + 1,
+i.e. an item's round is the first cycle whose learner trains on it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from seqgcn.pool import PoolState
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    """The annotator: gives the targets of the global training rows it is asked about."""
+
+    def label(self, indices: np.ndarray) -> np.ndarray:
+        """Targets of `indices` (global), aligned with them: (n,) labels or (n, n_targets) values."""
+
+
+class GroundTruthOracle:
+    """An oracle that answers from the dataset's own training targets (simulated annotation)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def label(self, indices: np.ndarray) -> np.ndarray:
+        return self.dataset.y_train[np.asarray(indices, dtype=np.int64)]
+
+
+class ActiveLearner:
+    """Learner + sampler + oracle over one `PoolState`; `step` runs one cycle.
+
+    Parameters
+    ----------
+    learner : seqgcn.learners.Learner
+        Re-initialised every cycle with the seed given to `step`.
+    sampler : seqgcn.samplers.Sampler
+        Picks the next items (its own seed is set by the caller when building it).
+    oracle : Oracle
+        Asked once per item, when the item is labelled; the answers are kept here.
+    pool : PoolState
+        The labelled/unlabelled split, updated in place.
+    budget : int
+        Items labelled per cycle.
+    subset : int or None
+        Size of the random candidate subset D_S (None: the whole unlabelled pool).
+    pool_among : array of int, optional
+        Global indices eligible as candidates (e.g. only synthetic images); default: all.
+    """
+
+    def __init__(self, learner, sampler, oracle: Oracle, pool: PoolState, *, budget: int, subset: int | None = None, pool_among=None):
+        self.learner = learner
+        self.sampler = sampler
+        self.oracle = oracle
+        self.pool = pool
+        self.budget = budget
+        self.subset = subset
+        self.pool_among = None if pool_among is None else np.asarray(pool_among, dtype=np.int64)
+        self._targets: dict[int, np.ndarray] = {}  # global index -> target, answered by the oracle
+
+    # -- verbs -----------------------------------------------------------------
+    def label_seed(self, size: int, rng: np.random.Generator, *, seed_among=None) -> np.ndarray:
+        """Draw and label the random seed set D_0 (round 0); `seed_among` restricts where it comes from."""
+        seed = self.pool.draw_seed(size, rng, among=seed_among)
+        self._ask_oracle(seed)
+        return seed
+
+    def step(self, cycle: int, *, learner_seed: int, rng: np.random.Generator, select: bool = True) -> dict:
+        """Run cycle `cycle`: train, evaluate and (when `select`) label `budget` new items.
+
+        Returns the cycle's record: n_labelled, metric, per-phase seconds, the
+        selected global indices (empty when `select` is False) and the sampler's
+        diagnostics prefixed with ``sampler_``.
+        """
+        labelled = self.pool.labelled_indices  # (n_labelled,) global
+        t0 = time.perf_counter()
+        self.learner.reset(learner_seed)  # I: re-initialise, train
+        fit_stats = self.learner.fit(labelled, self.targets(labelled)) or {}
+        t1 = time.perf_counter()
+        metric = float(self.learner.evaluate())  # I: evaluate on the test set
+        t2 = time.perf_counter()
+        record = {"cycle": cycle, "n_labelled": int(labelled.size), "metric": metric,
+                  "train_seconds": t1 - t0, "eval_seconds": t2 - t1, "features_seconds": 0.0, "select_seconds": 0.0}
+        record.update({f"learner_{k}": _plain(v) for k, v in fit_stats.items() if _is_scalar(v)})
+        if not select:  # the last cycle evaluates only
+            record["selected"] = []
+            return record
+
+        candidates = self.pool.draw_candidates(self.subset, rng, among=self.pool_among)  # D_S, global
+        features = self._global_features(candidates, labelled)  # II: (n_items, d), rows of D_S ∪ L filled
+        t3 = time.perf_counter()
+        picked = self.sampler.select(features, labelled, self.budget, candidates=candidates)  # III + IV
+        t4 = time.perf_counter()
+        self.pool.label(picked, round=cycle + 1)  # V: the rest of D_S stays unlabelled
+        self._ask_oracle(picked)
+        record.update(features_seconds=t3 - t2, select_seconds=t4 - t3, selected=[int(i) for i in picked])
+        for key, value in (getattr(self.sampler, "diagnostics_", None) or {}).items():
+            if _is_scalar(value):
+                record[f"sampler_{key}"] = _plain(value)
+        return record
+
+    def targets(self, indices) -> np.ndarray:
+        """The oracle's answers for labelled `indices` (global), stacked in their order."""
+        return np.stack([self._targets[int(i)] for i in indices])
+
+    # -- persistence -----------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Pool state and the oracle's answers so far (JSON-serialisable)."""
+        idx = sorted(self._targets)
+        values = np.stack([self._targets[i] for i in idx]) if idx else np.empty(0)
+        return {"pool": self.pool.state_dict(), "target_indices": idx,
+                "target_values": values.tolist(), "target_dtype": str(values.dtype)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pool.load_state_dict(state["pool"])
+        values = np.asarray(state["target_values"], dtype=state["target_dtype"])
+        self._targets = {int(i): v for i, v in zip(state["target_indices"], values)}
+
+    # -- helpers ---------------------------------------------------------------
+    def _ask_oracle(self, indices: np.ndarray) -> None:
+        answers = np.asarray(self.oracle.label(indices))
+        if len(answers) != len(indices):
+            raise ValueError(f"the oracle answered {len(answers)} targets for {len(indices)} items; it must answer one per item")
+        self._targets.update({int(i): a for i, a in zip(indices, answers)})
+
+    def _global_features(self, candidates: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+        """(n_items, d) float32 matrix, row i = global item i; only D_S and the labelled rows are filled."""
+        nodes = np.concatenate([candidates, labelled])  # (N,)
+        feats = np.asarray(self.learner.features(nodes), dtype=np.float32)  # (N, d), test-time transforms
+        full = np.zeros((self.pool.n_items, feats.shape[1]), dtype=np.float32)  # (n_items, d)
+        full[nodes] = feats
+        return full
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _plain(value):
+    """A Python int or float (JSON- and CSV-friendly) from a numpy or Python scalar."""
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
