@@ -1,0 +1,553 @@
+"""Trials × methods × cycles: seeds, checkpoints, results files (`seqgcn run`).
+
+Seeds (STYLE §5). Every random draw has its own seed, derived from the config's
+`seed` by `derive_seed(seed, purpose, *keys)` (a `numpy.random.SeedSequence`
+keyed by the purpose and the indices), never from a carried RNG state:
+
+=============  ==========================  =======================================
+purpose        keys                        used for
+=============  ==========================  =======================================
+"seed_set"     trial                       D_0, shared by every method of a trial
+"learner"      trial, cycle                learner init + shuffling (shared by the
+                                           methods: cycle 0 is the same for all,
+                                           later cycles differ only by the data)
+"candidates"   trial, method, cycle        the random candidate subset D_S
+"sampler"      trial, method, cycle        the sampler's own randomness (GCN init…)
+=============  ==========================  =======================================
+
+So a cycle is a pure function of (config, pool state before it), and a run
+resumed from a checkpoint ends with the same metrics and selections as an
+uninterrupted one (given a deterministic learner on the same device).
+
+Run directory: ``config.json`` (written first), ``checkpoint.json`` (rewritten
+atomically after every cycle: completed records, the position, the pool state and
+oracle answers of the (trial, method) in progress), and at the end
+``results.json``, ``results.csv``, ``summary.txt``, ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINT = "checkpoint.json"
+CONFIG = "config.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that decides the results of a run.
+
+    Defaults: the embedded digits run of `seqgcn run` with no options (64 s on 2 CPU cores).
+    """
+
+    # -- protocol (SPEC §1, §6)
+    dataset: str = "digits"              # a name from seqgcn.data.registry.available_datasets()
+    data_dir: str | None = None          # folder holding the dataset files (None: embedded / loader default)
+    methods: tuple = ("Random", "CoreSet", "UncertainGCN", "CoreGCN")  # sampler names, run in this order
+    trials: int = 3                      # independent repetitions (each with its own seed set)
+    cycles: int = 8                      # learner trainings per trial; selections per trial = cycles − 1
+    seed_size: int = 40                  # items in the random seed set D_0
+    budget: int = 40                     # items labelled per cycle
+    subset: int | None = 500             # items in the random candidate subset D_S (None: the whole unlabelled pool)
+    seed: int = 0                        # base seed; every other seed is derived from it
+    device: str = "cpu"                  # "cpu" | "cuda" | "auto", for the learner and the sampler
+    # -- learner (→ LearnerConfig)
+    arch: str = "auto"                   # learner network ("auto": by dataset)
+    epochs: int = 30                     # learner epochs per cycle
+    batch_size: int = 32                 # images per learner step
+    optimizer: str = "sgd"               # "sgd" | "adam"
+    lr: float = 0.05                     # initial learning rate
+    momentum: float = 0.9                # SGD momentum
+    weight_decay: float = 5e-4           # L2 penalty
+    milestones: tuple | None = None      # epochs after which lr is multiplied by `gamma` (None: at 80 % of `epochs`, the paper's 160/200)
+    gamma: float = 0.1                   # lr decay factor
+    augment: str = "auto"                # "auto" | "none" | "crop_flip" | "crop"
+    # -- GCN samplers (None: the sampler's own default)
+    gcn_epochs: int | None = None        # GCN full-batch training steps (reference code: 200)
+    normalization: str | None = None    # adjacency: "column" (reference code) | "row" (paper eq. 4)
+    margin_rule: str | None = None      # UncertainGCN: "closest" (reference code) | "farthest" (paper eq. 7)
+    margin: float | None = None          # UncertainGCN s_margin, a score in (0, 1) (reference code: 0.1)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict, *, source: str = "config") -> "ExperimentConfig":
+        """Build from a dict whose keys use underscores or dashes; unknown keys are an error."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        clean = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise ValueError(f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
+            clean[name] = _coerce(name, value, known[name].default, source)
+        return cls(**clean)
+
+    def learner_config(self):
+        from seqgcn.learners.config import LearnerConfig
+
+        return LearnerConfig(
+            arch=self.arch, epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+            momentum=self.momentum, weight_decay=self.weight_decay, milestones=self.resolved_milestones(),
+            gamma=self.gamma, augment=self.augment, device=self.device, progress=False,
+        )
+
+    def resolved_milestones(self) -> tuple:
+        """`milestones`, or (0.8 × epochs,) when None: the paper decays lr ÷10 after epoch 160 of 200."""
+        return tuple(self.milestones) if self.milestones is not None else (max(1, round(0.8 * self.epochs)),)
+
+    def sampler_params(self) -> dict:
+        """The GCN options that are set (not None), under the samplers' parameter names."""
+        params = {"epochs": self.gcn_epochs, "normalization": self.normalization, "margin_rule": self.margin_rule,
+                  "margin": self.margin}
+        return {k: v for k, v in params.items() if v is not None}
+
+
+def _coerce(name: str, value, default, source: str):
+    """Config-file values as the field expects them: lists → tuples, numbers written as text → float."""
+    if isinstance(value, list):
+        return tuple(value)
+    if name == "methods" and isinstance(value, str):
+        return (value,)
+    if name == "subset" and isinstance(value, str) and value.lower() in ("all", "none"):
+        return None
+    if isinstance(default, float) and not isinstance(value, bool) and isinstance(value, (int, str)):
+        try:
+            return float(value)  # YAML 1.1 reads `1e-3` as a string
+        except ValueError:
+            raise ValueError(f"{source}: {name}={value!r} must be a number") from None
+    return value
+
+
+@dataclass
+class ExperimentResult:
+    """What `run_experiment` returns: the records and where the files are."""
+
+    run_dir: Path
+    records: list
+    summary: dict
+    table: str
+    metric_name: str = "metric"
+    higher_is_better: bool = True
+    paths: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- seeds
+def derive_seed(base: int, purpose: str, *keys) -> int:
+    """A 32-bit seed that depends only on (base, purpose, keys); strings are keyed by their CRC-32."""
+    words = [zlib.crc32(str(k).encode()) if isinstance(k, str) else int(k) for k in (purpose, *keys)]
+    return int(np.random.SeedSequence(int(base), spawn_key=words).generate_state(1, np.uint32)[0])
+
+
+# --------------------------------------------------------------------------- validation
+def _check_config(config: ExperimentConfig) -> None:
+    from seqgcn.samplers import get_sampler
+
+    for name in ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
+    if config.subset is not None and (isinstance(config.subset, bool) or not isinstance(config.subset, int) or config.subset < config.budget):
+        raise ValueError(f"subset={config.subset!r} must be an integer >= budget={config.budget} (or None for the whole pool)")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ValueError(f"seed={config.seed!r} must be a non-negative integer")
+    if config.device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device={config.device!r} must be one of 'cpu', 'cuda', 'auto'")
+    if not config.methods or not all(isinstance(m, str) for m in config.methods):
+        raise ValueError(f"methods={list(config.methods)!r} must be a non-empty list of method names")
+    if len(set(config.methods)) != len(config.methods):
+        raise ValueError(f"methods={list(config.methods)!r} names a method twice")
+    for method in config.methods:
+        get_sampler(method)  # unknown name -> ValueError listing the known ones
+
+
+def _check_pool(config: ExperimentConfig, n_train: int, seed_among, pool_among) -> None:
+    seed_pool = n_train if seed_among is None else len(np.unique(seed_among))
+    if config.seed_size > seed_pool:
+        raise ValueError(f"seed_size={config.seed_size} exceeds the {seed_pool} items of the {config.dataset} pool; lower --seed-size")
+    to_pick = config.budget * (config.cycles - 1)
+    if seed_among is None and pool_among is None:
+        needed, have = config.seed_size + to_pick, n_train
+        what = f"seed_size + budget × (cycles − 1) = {config.seed_size} + {config.budget} × {config.cycles - 1} = {needed}"
+    else:
+        pool = np.arange(n_train) if pool_among is None else np.unique(pool_among)
+        seeds = np.arange(n_train) if seed_among is None else np.unique(seed_among)
+        overlap = np.intersect1d(pool, seeds).size
+        needed, have = to_pick, pool.size - min(overlap, config.seed_size)
+        what = f"budget × (cycles − 1) = {config.budget} × {config.cycles - 1} = {needed}"
+    if needed > have:
+        raise ValueError(f"{what} exceeds the {have} items of the {config.dataset} pool; lower --budget or --cycles")
+
+
+# --------------------------------------------------------------------------- files
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file next to `path`, then rename it over `path` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    _write_atomic(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, (np.ndarray, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in a results file")
+
+
+def read_run_config(run_dir) -> ExperimentConfig:
+    """The config stored in a run directory (for `--resume`)."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise ValueError(f"resume dir {str(run_dir)!r} holds no {CONFIG}; is it a seqgcn run directory?")
+    try:
+        stored = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {_one_line(exc)}") from None
+    return ExperimentConfig.from_dict(stored, source=str(path))
+
+
+def _config_diff(stored: ExperimentConfig, requested: ExperimentConfig) -> str:
+    a, b = stored.to_dict(), requested.to_dict()
+    return ", ".join(f"{k}: stored {a[k]!r}, requested {b[k]!r}" for k in a if a[k] != b[k])
+
+
+def _new_run_dir(dataset: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{stamp}-{dataset}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _prepare_run_dir(path: Path, *, resume: bool) -> None:
+    if resume:
+        return
+    if path.exists() and ((path / CONFIG).exists() or (path / CHECKPOINT).exists()):
+        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+# --------------------------------------------------------------------------- the experiment
+def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = False, progress: bool = True,
+                   dataset=None, learner_factory=None, seed_among=None, pool_among=None) -> ExperimentResult:
+    """Run every method on every trial for `config.cycles` cycles; write the results files.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out_dir : path, optional
+        Run directory; default a new ``runs/<timestamp>-<dataset>``. With `resume`, the
+        directory of an interrupted run (its stored config must equal `config`).
+    resume : bool
+        Continue from ``out_dir/checkpoint.json`` (from scratch if there is none yet).
+    progress : bool
+        Show a tqdm bar over all cycles (only on a TTY).
+    dataset : Dataset, optional
+        Use this dataset instead of loading ``config.dataset`` (notebooks, tests).
+    learner_factory : callable(dataset, LearnerConfig) -> Learner, optional
+        Default: `seqgcn.learners.build_learner`.
+    seed_among, pool_among : array of int, optional
+        Global indices the seed set, resp. the candidates, may come from (e.g. a
+        real seed set and a synthetic pool). Default: the whole training set.
+    """
+    from seqgcn.loop import ActiveLearner, GroundTruthOracle
+    from seqgcn.pool import PoolState
+    from seqgcn.report import summarize, summary_table
+    from seqgcn.samplers import get_sampler
+
+    _check_config(config)
+    if resume:
+        if out_dir is None:
+            raise ValueError("resume needs the run directory to continue")
+        stored = read_run_config(out_dir)
+        if stored != config:
+            raise ValueError(f"resume dir {str(out_dir)!r} was run with a different config ({_config_diff(stored, config)})")
+    dataset = _load_dataset(config) if dataset is None else dataset
+    _check_pool(config, dataset.n_train, seed_among, pool_among)
+    if learner_factory is None:
+        from seqgcn.learners import build_learner as learner_factory
+    learner = learner_factory(dataset, config.learner_config())  # checks the learner settings
+    run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset)
+    _prepare_run_dir(run_dir, resume=resume)
+    meta = _provenance(config, dataset, learner)
+    if not resume or not (run_dir / CONFIG).exists():
+        _write_json(run_dir / CONFIG, meta)
+
+    ckpt = _read_checkpoint(run_dir) if resume else None
+    records = ckpt["records"] if ckpt else []
+    next_job = ckpt["next_job"] if ckpt else 0
+    active = ckpt["active"] if ckpt else None
+    jobs = [(t, m) for t in range(config.trials) for m in config.methods]
+    bar = _progress_bar(len(jobs) * config.cycles, len(records), enabled=progress)
+    oracle = GroundTruthOracle(dataset)
+    try:
+        for j in range(next_job, len(jobs)):
+            trial, method = jobs[j]
+            al = ActiveLearner(learner, None, oracle, PoolState(dataset.n_train), budget=config.budget,
+                               subset=config.subset, pool_among=pool_among)
+            if active is not None and active["job"] == j:
+                al.load_state_dict(active["state"])
+                first = active["next_cycle"]
+            else:
+                al.label_seed(config.seed_size, np.random.default_rng(derive_seed(config.seed, "seed_set", trial)), seed_among=seed_among)
+                first = 0
+            for cycle in range(first, config.cycles):
+                seeds = {"learner_seed": derive_seed(config.seed, "learner", trial, cycle),
+                         "candidates_seed": derive_seed(config.seed, "candidates", trial, method, cycle),
+                         "sampler_seed": derive_seed(config.seed, "sampler", trial, method, cycle)}
+                al.sampler = get_sampler(method, seed=seeds["sampler_seed"], device=config.device, **_applicable(method, config))
+                bar.set_postfix_str(f"{method} trial {trial} cycle {cycle}")
+                rec = al.step(cycle, learner_seed=seeds["learner_seed"], rng=np.random.default_rng(seeds["candidates_seed"]),
+                              select=cycle < config.cycles - 1)
+                records.append({"method": method, "trial": trial, **rec, **seeds})
+                last = cycle == config.cycles - 1
+                _write_json(run_dir / CHECKPOINT, {
+                    "format": FORMAT_VERSION, "records": records, "next_job": j + 1 if last else j,
+                    "active": None if last else {"job": j, "trial": trial, "method": method, "next_cycle": cycle + 1, "state": al.state_dict()},
+                })
+                bar.update(1)
+            active = None
+    finally:
+        bar.close()
+
+    summary = summarize(records)
+    scale, label = _display(learner.metric_name)
+    table = summary_table(records, metric_name=label, higher_is_better=learner.higher_is_better, scale=scale)
+    paths = _write_results(run_dir, meta, records, summary, table, scale=scale, label=label)
+    return ExperimentResult(run_dir=run_dir, records=records, summary=summary, table=table, paths=paths,
+                            metric_name=learner.metric_name, higher_is_better=bool(learner.higher_is_better))
+
+
+def _applicable(method: str, config: ExperimentConfig) -> dict:
+    """The GCN options of `config` that the sampler `method` has."""
+    from seqgcn.samplers import get_sampler
+
+    probe = get_sampler(method)
+    return {k: v for k, v in config.sampler_params().items() if hasattr(probe, k)}
+
+
+def _load_dataset(config: ExperimentConfig):
+    from seqgcn.data.registry import available_datasets, load_dataset
+
+    known = available_datasets()
+    if config.dataset not in known:
+        raise ValueError(f"unknown dataset {config.dataset!r}; known datasets: {', '.join(known)}")
+    return load_dataset(config.dataset, data_dir=config.data_dir)
+
+
+def _read_checkpoint(run_dir: Path) -> dict | None:
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    try:
+        ckpt = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read checkpoint {str(path)!r}: {_one_line(exc)}") from None
+    if ckpt.get("format") != FORMAT_VERSION:
+        raise ValueError(f"checkpoint {str(path)!r} has format {ckpt.get('format')!r}; this seqgcn reads format {FORMAT_VERSION}")
+    return ckpt
+
+
+def _progress_bar(total: int, initial: int, *, enabled: bool):
+    from tqdm.auto import tqdm
+
+    # disable=None: tqdm shows the bar on a TTY only; a log file gets no carriage returns
+    return tqdm(total=total, initial=initial, desc="cycles", unit="cycle", disable=None if enabled else True, dynamic_ncols=True)
+
+
+def _display(metric_name: str) -> tuple[float, str]:
+    """Accuracy is shown in percent; other metrics in their own unit."""
+    return (100.0, f"{metric_name} (%)") if "accuracy" in metric_name.lower() else (1.0, metric_name)
+
+
+def _provenance(config: ExperimentConfig, dataset, learner) -> dict:
+    import torch
+
+    from seqgcn import __version__
+
+    return {
+        "config": config.to_dict(),
+        "seqgcn_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "dataset": {"name": dataset.name, "task": dataset.task, "n_train": dataset.n_train, "n_test": dataset.n_test,
+                    "n_classes": dataset.n_classes, "info": dataset.info},
+        "metric_name": learner.metric_name,
+        "higher_is_better": bool(learner.higher_is_better),
+        "seeds": {"base": config.seed,
+                  "seed_set": {str(t): derive_seed(config.seed, "seed_set", t) for t in range(config.trials)},
+                  "derivation": "derive_seed(base, purpose, *keys): SeedSequence(base, spawn_key=[crc32(purpose), keys...]); "
+                                "purposes: seed_set(trial), learner(trial, cycle), candidates(trial, method, cycle), "
+                                "sampler(trial, method, cycle); per-cycle seeds are in each record"},
+    }
+
+
+CSV_COLUMNS = ["method", "trial", "cycle", "n_labelled", "metric", "train_seconds", "eval_seconds", "features_seconds",
+               "select_seconds", "learner_seed", "candidates_seed", "sampler_seed"]
+
+
+def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, table: str, *, scale: float, label: str) -> dict:
+    from seqgcn.report import plot_learning_curves
+
+    paths = {name: run_dir / name for name in ("results.json", "results.csv", "summary.txt", "learning_curve.png")}
+    _write_json(paths["results.json"], {**meta, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "records": records, "summary": summary})
+
+    extra = sorted({k for r in records for k in r} - set(CSV_COLUMNS) - {"selected"})
+    columns = CSV_COLUMNS + extra + ["selected"]
+    lines = [f"# seqgcn {meta['seqgcn_version']}, torch {meta['torch_version']}, metric: {meta['metric_name']}",
+             f"# config: {json.dumps(meta['config'])}",
+             f"# dataset: {json.dumps(meta['dataset'], default=_json_default)}",
+             f"# seeds: {json.dumps(meta['seeds'])}",
+             ",".join(columns)]
+    for r in records:
+        cells = []
+        for c in columns:
+            v = r.get(c, "")
+            cells.append(" ".join(map(str, v)) if c == "selected" else (repr(v) if isinstance(v, float) else str(v)))
+        lines.append(",".join(cells))
+    _write_atomic(paths["results.csv"], "\n".join(lines) + "\n")
+
+    aubc = "\n".join(f"AUBC {m}: {s['aubc_mean'] * scale:.3f} ± {s['aubc_std'] * scale:.3f} (trials: "
+                     + ", ".join(f"{a * scale:.3f}" for a in s["aubc_per_trial"]) + ")" for m, s in summary.items())
+    note = "AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range"
+    _write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
+    plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=label,
+                         title=f"{meta['dataset']['name']}: {label} vs labelled items")
+    return paths
+
+
+# --------------------------------------------------------------------------- CLI
+_CLI_FIELDS = ("dataset", "data_dir", "methods", "trials", "cycles", "seed_size", "budget", "subset", "epochs", "device", "seed")
+
+
+def _subset_arg(text: str):
+    if text.lower() in ("all", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `seqgcn run`; None = not given (the config file or the default decides)."""
+    d = ExperimentConfig()
+    parser.add_argument("--dataset", metavar="NAME", help=f"dataset name (default {d.dataset}: embedded, no files needed)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
+    parser.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
+    parser.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
+    parser.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
+    parser.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
+    parser.add_argument("--budget", type=int, metavar="N", help=f"items labelled per cycle (default {d.budget})")
+    parser.add_argument("--subset", type=_subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    parser.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
+    parser.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
+    parser.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "
+                        "command-line options override it; it may also set the other ExperimentConfig fields (lr, batch_size, ...)")
+
+
+def load_config_file(path) -> dict:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) file into a flat dict of options."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python < 3.11
+                import tomli as tomllib
+            values = tomllib.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as exc:  # the parsers raise their own error types
+        raise ValueError(f"malformed config file {str(path)!r}: {_one_line(exc)}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"malformed config file {str(path)!r}: expected a mapping of option: value, got {type(values).__name__}")
+    return values
+
+
+def config_from_args(args) -> tuple[ExperimentConfig, str | None]:
+    """Merge default < stored config (resume) < config file < command line; return the config and the output dir."""
+    file_values = load_config_file(args.config) if args.config else {}
+    out = file_values.pop("out", None)
+    cli = {k: getattr(args, k) for k in _CLI_FIELDS if getattr(args, k, None) is not None}
+    if args.out is not None:
+        out = args.out
+    if args.resume is not None:
+        if args.out is not None:
+            raise ValueError("give either --resume RUN_DIR or --out DIR, not both: a resumed run writes into RUN_DIR")
+        stored = read_run_config(args.resume)
+        merged = {**stored.to_dict(), **{k.replace("-", "_"): v for k, v in file_values.items()}, **cli}
+        config = ExperimentConfig.from_dict(merged, source=f"config file {args.config!r}" if args.config else "options")
+        if config != stored:
+            raise ValueError(f"resume dir {args.resume!r} was run with a different config ({_config_diff(stored, config)})")
+        return config, args.resume
+    source = f"config file {args.config!r}" if args.config else "options"
+    config = ExperimentConfig.from_dict({**{k.replace("-", "_"): v for k, v in file_values.items()}, **cli}, source=source)
+    return config, out
+
+
+def cmd_run(args) -> int:
+    """`seqgcn run`: run (or resume) an experiment, print the table and where the files are."""
+    config, out = config_from_args(args)
+    start = time.perf_counter()
+    result = run_experiment(config, out, resume=args.resume is not None, progress=True)
+    print(result.table)
+    print()
+    scale, _ = _display(result.metric_name)
+    for method, s in result.summary.items():
+        print(f"AUBC {method}: {s['aubc_mean'] * scale:.2f} ± {s['aubc_std'] * scale:.2f}")
+    print(f"\nresults: {result.paths['results.csv']}")
+    print(f"plot:    {result.paths['learning_curve.png']}")
+    print(f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    return 0
+

@@ -1,0 +1,167 @@
+"""`seqgcn run` end to end on the embedded digits: subprocesses, determinism, SIGKILL + resume, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seqgcn.cli import main
+from seqgcn.experiment import ExperimentConfig, add_run_arguments, config_from_args
+
+# 2 methods × 1 trial × 5 cycles, a few epochs: seconds, but long enough to be killed mid-run
+TINY = ["--trials", "1", "--cycles", "5", "--seed-size", "20", "--budget", "10", "--subset", "60",
+        "--epochs", "3", "--methods", "Random", "CoreGCN", "--seed", "7"]
+# one thread: on a small shared machine, torch's thread pool fights the other processes (10× slower)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def seqgcn_run(*args, check=True, **kw):
+    cmd = [sys.executable, "-m", "seqgcn.cli", "run", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV, **kw)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def read_csv(run_dir: Path) -> list[dict]:
+    lines = [ln for ln in (run_dir / "results.csv").read_text().splitlines() if not ln.startswith("#")]
+    header = lines[0].split(",")
+    return [dict(zip(header, ln.split(","))) for ln in lines[1:]]
+
+
+def metric_and_selection(run_dir: Path):
+    return [(r["method"], r["trial"], r["cycle"], r["n_labelled"], r["metric"], r["selected"]) for r in read_csv(run_dir)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("cli") / "reference"
+    return out, seqgcn_run(*TINY, "--out", out)
+
+
+def test_end_to_end_writes_every_file_and_prints_the_table(reference):
+    out, proc = reference
+    for name in ("config.json", "results.json", "results.csv", "summary.txt", "learning_curve.png"):
+        assert (out / name).is_file(), name
+    assert "accuracy (%), mean ± std over 1 trial(s); higher is better" in proc.stdout
+    assert "AUBC Random:" in proc.stdout and "AUBC CoreGCN:" in proc.stdout
+    assert f"results: {out / 'results.csv'}" in proc.stdout and f"plot:    {out / 'learning_curve.png'}" in proc.stdout
+    rows = read_csv(out)
+    assert [int(r["n_labelled"]) for r in rows if r["method"] == "CoreGCN"] == [20, 30, 40, 50, 60]
+    meta = json.loads((out / "results.json").read_text())
+    assert meta["config"]["methods"] == ["Random", "CoreGCN"] and meta["dataset"]["name"] == "digits"
+
+
+def test_labelled_set_grows_by_the_budget_without_duplicates(reference):
+    out, _ = reference
+    rows = read_csv(out)
+    for method in ("Random", "CoreGCN"):
+        picked = [int(i) for r in rows if r["method"] == method for i in r["selected"].split()]
+        assert len(picked) == 4 * 10 and len(set(picked)) == len(picked)
+    ckpt = json.loads((out / "checkpoint.json").read_text())
+    assert ckpt["active"] is None and ckpt["next_job"] == 2
+
+
+def test_same_seed_gives_identical_metric_columns(reference, tmp_path):
+    out, _ = reference
+    seqgcn_run(*TINY, "--out", tmp_path / "again")
+    assert metric_and_selection(tmp_path / "again") == metric_and_selection(out)
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(reference, tmp_path):
+    out, _ = reference
+    cut = tmp_path / "cut"
+    cmd = [sys.executable, "-m", "seqgcn.cli", "run", *TINY, "--out", str(cut)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    ckpt, deadline = cut / "checkpoint.json", time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ckpt.exists() and len(json.loads(ckpt.read_text())["records"]) >= 1:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    state = json.loads(ckpt.read_text())
+    assert 1 <= len(state["records"]) < 10 and not (cut / "results.csv").exists()
+    resumed = seqgcn_run("--resume", cut)
+    assert "AUBC CoreGCN" in resumed.stdout
+    assert metric_and_selection(cut) == metric_and_selection(out)
+
+
+def test_error_is_one_line_on_stderr_with_exit_code_2(tmp_path):
+    proc = seqgcn_run("--methods", "Random", "Bogus", "--out", tmp_path / "x", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("seqgcn: error: unknown method 'Bogus'; known methods: ")
+    assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- error cases, in-process
+def cli_error(capsys, *argv) -> str:
+    code = main(["run", *map(str, argv)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1, err  # exactly one line
+    return err.strip()
+
+
+def test_unknown_dataset(capsys, tmp_path):
+    err = cli_error(capsys, "--dataset", "mnist", "--out", tmp_path / "x")
+    assert err.startswith("seqgcn: error: unknown dataset 'mnist'; known datasets: digits, ")
+
+
+def test_seed_size_larger_than_the_pool(capsys, tmp_path):
+    err = cli_error(capsys, "--seed-size", "2000", "--out", tmp_path / "x")
+    assert err == "seqgcn: error: seed_size=2000 exceeds the 1347 items of the digits pool; lower --seed-size"
+
+
+def test_budget_times_cycles_larger_than_the_pool(capsys, tmp_path):
+    err = cli_error(capsys, "--seed-size", "100", "--budget", "200", "--subset", "all", "--cycles", "8", "--out", tmp_path / "x")
+    assert err == ("seqgcn: error: seed_size + budget × (cycles − 1) = 100 + 200 × 7 = 1500 exceeds the 1347 items "
+                   "of the digits pool; lower --budget or --cycles")
+    assert not (tmp_path / "x").exists()
+
+
+def test_output_dir_not_writable(capsys, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    err = cli_error(capsys, *TINY, "--out", blocker / "run")
+    assert err.startswith(f"seqgcn: error: output dir '{blocker / 'run'}' is not writable: ")
+
+
+def test_resume_dir_from_a_different_config(capsys, reference):
+    out, _ = reference
+    err = cli_error(capsys, "--resume", out, "--budget", "11")
+    assert err == f"seqgcn: error: resume dir '{out}' was run with a different config (budget: stored 10, requested 11)"
+    err = cli_error(capsys, "--resume", out.parent / "missing")
+    assert err.endswith("holds no config.json; is it a seqgcn run directory?")
+
+
+def test_malformed_and_unknown_config_files(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trials: [1\n")
+    assert cli_error(capsys, "--config", bad).startswith(f"seqgcn: error: malformed config file '{bad}': ")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("trails = 2\n")
+    err = cli_error(capsys, "--config", unknown)
+    assert err.startswith(f"seqgcn: error: config file '{unknown}': unknown key 'trails'; known keys: ")
+
+
+def test_no_arguments_means_the_embedded_default():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_run_arguments(p)
+    config, out = config_from_args(p.parse_args([]))
+    assert config == ExperimentConfig() and out is None
+    assert config.dataset == "digits" and config.methods == ("Random", "CoreSet", "UncertainGCN", "CoreGCN")
+    assert config.trials == 3 and 40 <= config.seed_size <= 50 and 40 <= config.budget <= 50
