@@ -231,3 +231,35 @@ def test_dropout_masks_keep_rate_and_expectation():
     assert abs(mask.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
     values = torch.unique(mask).tolist()
     assert values[0] == 0.0 and values[1:] == [pytest.approx(65536 / round(0.7 * 65536))]
+
+
+@pytest.mark.parametrize("normalization", ["column", "row"])
+@pytest.mark.parametrize("kind", ["cosine", "eye", "ones"])
+def test_two_layer_step_gradients_equal_autograd(normalization, kind):
+    from seqgcn.graph import Adjacency, l2_normalize
+    from seqgcn.samplers.gcn import dropout_masks, gcn_forward, gcn_loss, init_gcn_params, two_layer_step
+
+    rng = np.random.default_rng(0)
+    v = l2_normalize(torch.from_numpy(rng.random((37, 6)).astype(np.float32)))
+    adj = Adjacency(v, normalization=normalization, kind=kind)
+    ax = adj @ v
+    is_labelled = torch.from_numpy(rng.random(37) < 0.3)
+    params = init_gcn_params([6, 5, 1], rng=rng)
+    (mask,) = dropout_masks(rng, 37, 5, 1, 0.7)
+
+    logits, _ = gcn_forward(ax, adj, params, [mask])
+    expected_loss = gcn_loss(logits, is_labelled, 1.2)
+    expected = torch.autograd.grad(expected_loss, params)
+    loss = two_layer_step(ax, adj, adj.transpose(), params, mask, is_labelled, 1.2, block_rows=8)  # 5 blocks
+    assert loss == pytest.approx(float(expected_loss), rel=1e-6)
+    for p, g in zip(params, expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+
+
+def test_adjacency_transpose_is_the_dense_transpose():
+    from seqgcn.graph import Adjacency, l2_normalize
+
+    v = l2_normalize(torch.rand(9, 4, generator=torch.Generator().manual_seed(1)))
+    for normalization in ("column", "row"):
+        adj = Adjacency(v, normalization=normalization)
+        torch.testing.assert_close(adj.transpose().dense(), adj.dense().T)

@@ -84,6 +84,13 @@ class Adjacency:
         zd = self.inv_degree * z  # (N, k) D⁻¹ z
         return self.v @ (self.v.T @ zd) - zd + z  # (N, k)
 
+    def transpose(self) -> "Adjacency":
+        """Aᵀ, also an operator: S is symmetric, so transposing swaps row and column normalisation."""
+        flipped = object.__new__(Adjacency)
+        flipped.__dict__.update(self.__dict__)
+        flipped.normalization = "row" if self.normalization == "column" else "column"
+        return flipped
+
     def dense(self) -> torch.Tensor:
         """The (N, N) matrix itself: for tests and small graphs only."""
         eye = torch.eye(self.n, dtype=self.v.dtype, device=self.v.device)
