@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from seqgcn._device import resolve_device
 from seqgcn.data.base import CLASSIFICATION, Dataset
 from seqgcn.learners.config import LearnerConfig
 from seqgcn.learners.nets import ARCHS, build_net
@@ -80,21 +81,6 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator, paddin
 
 
 # ---------------------------------------------------------------- choices made from config + dataset
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` → cuda when available, else cpu; ``"cuda"`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch.cuda.is_available() is False; use device='cpu' or 'auto'")
-    return dev
-
 
 def resolve_arch(arch: str, dataset: Dataset) -> str:
     """``"auto"``: small_cnn for sides ≤ 16, deepprior for regression with side ≥ 64, else resnet18."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqgcn._device import resolve_device
 from seqgcn.samplers.base import Problem, Sampler
 from seqgcn.samplers.kcenter import k_center_greedy
 
@@ -30,8 +31,6 @@ class CoreSet(Sampler):
         self.device = device
 
     def _select(self, problem: Problem) -> np.ndarray:
-        from seqgcn.samplers.gcn import resolve_device
-
         device = resolve_device(self.device)
         feats = torch.from_numpy(problem.features).to(device)
         gen = torch.Generator().manual_seed(int(self.seed))

@@ -31,24 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgcn._device import resolve_device
 from seqgcn._validation import check_choice, check_positive_int, check_probability
 from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
 from seqgcn.samplers.base import Problem, Sampler
 from seqgcn.samplers.kcenter import k_center_greedy
 
 MARGIN_RULES = ("closest", "farthest")
-
-
-def resolve_device(device) -> torch.device:
-    """"cpu", "cuda" or "auto" (cuda when available) → torch.device."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    check_choice(device, ("cpu", "cuda", "auto"), name="device")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but PyTorch sees no CUDA device; use device='cpu' or 'auto'")
-    return torch.device(device)
 
 
 def init_gcn_params(sizes: list[int], *, rng: np.random.Generator, device=None) -> list[torch.Tensor]:
