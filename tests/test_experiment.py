@@ -200,3 +200,17 @@ def test_bad_learner_setting_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"optimizer='rmsprop' is not known"):
         run_experiment(config, tmp_path / "x", progress=False, dataset=tiny_dataset(), learner_factory=build_learner)
     assert not (tmp_path / "x").exists()
+
+
+def test_results_hold_the_seed_set_each_trial_started_from(tmp_path):
+    learners = []
+
+    def factory(dataset, config):
+        learners.append(FakeLearner(dataset, config))
+        return learners[-1]
+
+    run_experiment(TINY, tmp_path / "r", progress=False, dataset=tiny_dataset(), learner_factory=factory)
+    seed_sets = json.loads((tmp_path / "r" / "results.json").read_text())["seed_sets"]
+    first_fits = learners[0].fit_calls[:: TINY.cycles]  # cycle 0 of each (trial, method), trial-major
+    assert [list(idx) for idx, _ in first_fits] == [seed_sets[str(t)] for t in range(TINY.trials) for _ in TINY.methods]
+    assert all(len(s) == TINY.seed_size for s in seed_sets.values())

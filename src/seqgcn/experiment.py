@@ -17,12 +17,29 @@ purpose        keys                        used for
 
 So a cycle is a pure function of (config, pool state before it), and a run
 resumed from a checkpoint ends with the same metrics and selections as an
-uninterrupted one (given a deterministic learner on the same device).
+uninterrupted one (given a deterministic learner on the same device). The
+upper-bound mode (``upper_bound=True``) uses one more purpose, "upper_bound"
+(trial), for the learner trained on the whole training set.
+
+Where a setting comes from, lowest first: the `ExperimentConfig` defaults, the
+preset named by ``preset`` (`seqgcn.presets`), the config file, the command line.
+Learner settings left at None (`optimizer`, `lr`) are chosen by the dataset's
+task in one place, `ExperimentConfig.learner_config`: SGD for classification,
+Adam lr 1e-3 for regression (the paper's DeepPrior setting).
+
+Synthetic pool (paper §4.3): with ``pool_dataset`` the training set is the real
+`dataset` followed by the pool dataset (`seqgcn.data.combine.combine_pools`);
+the seed set is drawn from the real rows, candidates only from the pool rows,
+and the learner is tested on the real test set. An upper bound with a pool
+trains on the whole joined (real + pool) training set.
 
 Run directory: ``config.json`` (written first), ``checkpoint.json`` (rewritten
 atomically after every cycle: completed records, the position, the pool state and
 oracle answers of the (trial, method) in progress), and at the end
-``results.json``, ``results.csv``, ``summary.txt``, ``learning_curve.png``.
+``results.json`` (provenance, the resolved learner settings, the records, the
+summary and the seed set of every trial), ``results.csv``, ``summary.txt``,
+``learning_curve.png`` (an upper-bound run has no learning curve: one record
+per trial).
 """
 
 from __future__ import annotations
@@ -50,11 +67,16 @@ class ExperimentConfig:
     """Everything that decides the results of a run.
 
     Defaults: the embedded digits run of `seqgcn run` with no options (64 s on 2 CPU cores).
+    `from_dict` fills in the fields of ``preset`` first; the other keys override them.
     """
 
     # -- protocol (SPEC §1, §6)
+    preset: str | None = None            # a name from seqgcn.presets.available_presets(); its values sit under the others
     dataset: str = "digits"              # a name from seqgcn.data.registry.available_datasets()
     data_dir: str | None = None          # folder holding the dataset files (None: embedded / loader default)
+    pool_dataset: str | None = None      # synthetic pool (paper §4.3): candidates come only from this dataset (None: from `dataset`)
+    pool_data_dir: str | None = None     # folder holding the pool dataset's files
+    upper_bound: bool = False            # train once per trial on the whole training set instead (no sampler, no cycles)
     methods: tuple = ("Random", "CoreSet", "UncertainGCN", "CoreGCN")  # sampler names, run in this order
     trials: int = 3                      # independent repetitions (each with its own seed set)
     cycles: int = 8                      # learner trainings per trial; selections per trial = cycles − 1
@@ -67,8 +89,8 @@ class ExperimentConfig:
     arch: str = "auto"                   # learner network ("auto": by dataset)
     epochs: int = 30                     # learner epochs per cycle
     batch_size: int = 32                 # images per learner step
-    optimizer: str = "sgd"               # "sgd" | "adam"
-    lr: float = 0.05                     # initial learning rate
+    optimizer: str | None = None         # "sgd" | "adam" (None: by task, see `learner_config`)
+    lr: float | None = None              # initial learning rate (None: by optimizer, see `learner_config`)
     momentum: float = 0.9                # SGD momentum
     weight_decay: float = 5e-4           # L2 penalty
     milestones: tuple | None = None      # epochs after which lr is multiplied by `gamma` (None: at 80 % of `epochs`, the paper's 160/200)
@@ -86,21 +108,42 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: dict, *, source: str = "config") -> "ExperimentConfig":
-        """Build from a dict whose keys use underscores or dashes; unknown keys are an error."""
+        """Build from a dict whose keys use underscores or dashes; unknown keys are an error.
+
+        A ``preset`` key fills in that preset's fields first (`seqgcn.presets.preset`);
+        every other key overrides them, so ``{"preset": "cifar10", "budget": 500}``
+        is CIFAR-10's protocol with another budget.
+        """
+        from seqgcn.presets import preset
+
         known = {f.name: f for f in dataclasses.fields(cls)}
         clean = {}
         for key, value in values.items():
             name = str(key).replace("-", "_")
             if name not in known:
                 raise ValueError(f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
-            clean[name] = _coerce(name, value, known[name].default, source)
+            clean[name] = _coerce(name, value, known[name], source)
+        name = clean.get("preset")
+        if name is not None:
+            if not isinstance(name, str):
+                raise ValueError(f"{source}: preset={name!r} must be a preset name")
+            clean = {**preset(name), **clean}  # unknown name -> ValueError listing the known presets
         return cls(**clean)
 
-    def learner_config(self):
+    def learner_config(self, task: str):
+        """The LearnerConfig for a dataset of `task`; settings left at None are chosen here, and only here.
+
+        ``optimizer=None``: "sgd" for classification, "adam" for regression (the
+        paper's DeepPrior). ``lr=None``: 0.05 with SGD (the digits demo's; the
+        paper's CIFAR schedule is 0.1, see the presets), 1e-3 with Adam (the paper's
+        DeepPrior).
+        """
         from seqgcn.learners.config import LearnerConfig
 
+        optimizer = self.optimizer if self.optimizer is not None else OPTIMIZER_BY_TASK.get(task, "sgd")
+        lr = self.lr if self.lr is not None else LR_BY_OPTIMIZER.get(optimizer, LR_BY_OPTIMIZER["sgd"])
         return LearnerConfig(
-            arch=self.arch, epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+            arch=self.arch, epochs=self.epochs, batch_size=self.batch_size, optimizer=optimizer, lr=lr,
             momentum=self.momentum, weight_decay=self.weight_decay, milestones=self.resolved_milestones(),
             gamma=self.gamma, augment=self.augment, device=self.device, progress=False,
         )
@@ -116,7 +159,12 @@ class ExperimentConfig:
         return {k: v for k, v in params.items() if v is not None}
 
 
-def _coerce(name: str, value, default, source: str):
+# Learner settings by task, for the fields left at None (resolved in ExperimentConfig.learner_config only).
+OPTIMIZER_BY_TASK = {"classification": "sgd", "regression": "adam"}  # regression: DeepPrior, paper §4.2
+LR_BY_OPTIMIZER = {"sgd": 0.05, "adam": 1e-3}  # sgd: the digits demo's; adam: the paper's DeepPrior
+
+
+def _coerce(name: str, value, spec: dataclasses.Field, source: str):
     """Config-file values as the field expects them: lists → tuples, numbers written as text → float."""
     if isinstance(value, list):
         return tuple(value)
@@ -124,7 +172,8 @@ def _coerce(name: str, value, default, source: str):
         return (value,)
     if name == "subset" and isinstance(value, str) and value.lower() in ("all", "none"):
         return None
-    if isinstance(default, float) and not isinstance(value, bool) and isinstance(value, (int, str)):
+    is_float = "float" in str(spec.type)  # the annotation, e.g. "float | None" (postponed annotations are text)
+    if is_float and value is not None and not isinstance(value, bool) and isinstance(value, (int, str)):
         try:
             return float(value)  # YAML 1.1 reads `1e-3` as a string
         except ValueError:
@@ -143,6 +192,7 @@ class ExperimentResult:
     metric_name: str = "metric"
     higher_is_better: bool = True
     paths: dict = field(default_factory=dict)
+    upper_bound: bool = False  # records are one per trial on the whole training set; `summary` has no AUBC
 
 
 # --------------------------------------------------------------------------- seeds
@@ -172,12 +222,18 @@ def _check_config(config: ExperimentConfig) -> None:
         raise ValueError(f"methods={list(config.methods)!r} names a method twice")
     for method in config.methods:
         get_sampler(method)  # unknown name -> ValueError listing the known ones
+    if not isinstance(config.upper_bound, bool):
+        raise ValueError(f"upper_bound={config.upper_bound!r} must be true or false")
+    if config.pool_data_dir is not None and config.pool_dataset is None:
+        raise ValueError(f"pool_data_dir={config.pool_data_dir!r} is set but pool_dataset is not; add --pool-dataset NAME")
 
 
 def _check_pool(config: ExperimentConfig, n_train: int, seed_among, pool_among) -> None:
+    """Enough items for the seed set and for every selection; a synthetic pool counts only its own items."""
     seed_pool = n_train if seed_among is None else len(np.unique(seed_among))
     if config.seed_size > seed_pool:
-        raise ValueError(f"seed_size={config.seed_size} exceeds the {seed_pool} items of the {config.dataset} pool; lower --seed-size")
+        where = f"{config.dataset} pool" if config.pool_dataset is None else f"real {config.dataset} training set"
+        raise ValueError(f"seed_size={config.seed_size} exceeds the {seed_pool} items of the {where}; lower --seed-size")
     to_pick = config.budget * (config.cycles - 1)
     if seed_among is None and pool_among is None:
         needed, have = config.seed_size + to_pick, n_train
@@ -189,7 +245,8 @@ def _check_pool(config: ExperimentConfig, n_train: int, seed_among, pool_among) 
         needed, have = to_pick, pool.size - min(overlap, config.seed_size)
         what = f"budget × (cycles − 1) = {config.budget} × {config.cycles - 1} = {needed}"
     if needed > have:
-        raise ValueError(f"{what} exceeds the {have} items of the {config.dataset} pool; lower --budget or --cycles")
+        pool_name = config.pool_dataset or config.dataset
+        raise ValueError(f"{what} exceeds the {have} items of the {pool_name} pool; lower --budget or --cycles")
 
 
 # --------------------------------------------------------------------------- files
@@ -269,6 +326,9 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
                    dataset=None, learner_factory=None, seed_among=None, pool_among=None) -> ExperimentResult:
     """Run every method on every trial for `config.cycles` cycles; write the results files.
 
+    With ``config.upper_bound``: train the learner once per trial on the whole
+    training set instead (see `_run_upper_bound`).
+
     Parameters
     ----------
     config : ExperimentConfig
@@ -280,12 +340,15 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     progress : bool
         Show a tqdm bar over all cycles (only on a TTY).
     dataset : Dataset, optional
-        Use this dataset instead of loading ``config.dataset`` (notebooks, tests).
+        Use this dataset instead of loading ``config.dataset`` (and ``config.pool_dataset``)
+        (notebooks, tests); `seed_among` and `pool_among` then say where the seed set
+        and the candidates come from.
     learner_factory : callable(dataset, LearnerConfig) -> Learner, optional
         Default: `seqgcn.learners.build_learner`.
     seed_among, pool_among : array of int, optional
         Global indices the seed set, resp. the candidates, may come from (e.g. a
-        real seed set and a synthetic pool). Default: the whole training set.
+        real seed set and a synthetic pool). Default: the whole training set, or
+        the real and pool rows when ``config.pool_dataset`` is set.
     """
     from seqgcn.loop import ActiveLearner, GroundTruthOracle
     from seqgcn.pool import PoolState
@@ -299,16 +362,23 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         stored = read_run_config(out_dir)
         if stored != config:
             raise ValueError(f"resume dir {str(out_dir)!r} was run with a different config ({_config_diff(stored, config)})")
-    dataset = _load_dataset(config) if dataset is None else dataset
-    _check_pool(config, dataset.n_train, seed_among, pool_among)
+    if dataset is None:
+        if config.pool_dataset is not None and (seed_among is not None or pool_among is not None):
+            raise ValueError("give either config.pool_dataset or seed_among/pool_among, not both")
+        dataset, seed_among, pool_among = _load_data(config, seed_among, pool_among)
+    if not config.upper_bound:
+        _check_pool(config, dataset.n_train, seed_among, pool_among)
     if learner_factory is None:
         from seqgcn.learners import build_learner as learner_factory
-    learner = learner_factory(dataset, config.learner_config())  # checks the learner settings
-    run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset)
+    learner_config = config.learner_config(dataset.task)
+    learner = learner_factory(dataset, learner_config)  # checks the learner settings
+    run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
     _prepare_run_dir(run_dir, resume=resume)
-    meta = _provenance(config, dataset, learner)
+    meta = _provenance(config, dataset, learner, learner_config)
     if not resume or not (run_dir / CONFIG).exists():
         _write_json(run_dir / CONFIG, meta)
+    if config.upper_bound:
+        return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
 
     ckpt = _read_checkpoint(run_dir) if resume else None
     records = ckpt["records"] if ckpt else []
@@ -326,7 +396,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
                 al.load_state_dict(active["state"])
                 first = active["next_cycle"]
             else:
-                al.label_seed(config.seed_size, np.random.default_rng(derive_seed(config.seed, "seed_set", trial)), seed_among=seed_among)
+                al.label_seed(config.seed_size, _seed_set_rng(config, trial), seed_among=seed_among)
                 first = 0
             for cycle in range(first, config.cycles):
                 seeds = {"learner_seed": derive_seed(config.seed, "learner", trial, cycle),
@@ -350,9 +420,75 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     summary = summarize(records)
     scale, label = _display(learner.metric_name)
     table = summary_table(records, metric_name=label, higher_is_better=learner.higher_is_better, scale=scale)
-    paths = _write_results(run_dir, meta, records, summary, table, scale=scale, label=label)
+    seed_sets = {str(t): _seed_set(config, dataset.n_train, t, seed_among).tolist() for t in range(config.trials)}
+    paths = _write_results(run_dir, meta, records, summary, table, scale=scale, label=label, seed_sets=seed_sets)
     return ExperimentResult(run_dir=run_dir, records=records, summary=summary, table=table, paths=paths,
                             metric_name=learner.metric_name, higher_is_better=bool(learner.higher_is_better))
+
+
+def _seed_set_rng(config: ExperimentConfig, trial: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(config.seed, "seed_set", trial))
+
+
+def _seed_set(config: ExperimentConfig, n_train: int, trial: int, seed_among) -> np.ndarray:
+    """The seed set D_0 of `trial`, replayed for the results: on a fresh pool the draw depends only on (seed, trial)."""
+    from seqgcn.pool import PoolState
+
+    return PoolState(n_train).draw_seed(config.seed_size, _seed_set_rng(config, trial), among=seed_among)
+
+
+UPPER_BOUND = "UpperBound"  # the `method` of upper-bound records
+
+
+def _run_upper_bound(config: ExperimentConfig, run_dir: Path, meta: dict, dataset, learner, *, resume: bool,
+                     progress: bool) -> ExperimentResult:
+    """Train the learner once per trial on every training row (real + pool rows with a synthetic pool); evaluate.
+
+    The learner settings are the config's; the sampler, seed set, budget and cycles
+    are not used. Trial `t` draws its weights from ``derive_seed(seed, "upper_bound", t)``.
+    A checkpoint after every trial lets `resume` skip the finished ones.
+    """
+    from seqgcn.loop import GroundTruthOracle
+    from seqgcn.report import summarize_upper_bound, upper_bound_table
+
+    ckpt = _read_checkpoint(run_dir) if resume else None
+    records = ckpt["records"] if ckpt else []
+    everything = np.arange(dataset.n_train)  # (n_train,) global rows
+    targets = GroundTruthOracle(dataset).label(everything)
+    bar = _progress_bar(config.trials, len(records), enabled=progress)
+    try:
+        for trial in range(len(records), config.trials):
+            learner_seed = derive_seed(config.seed, "upper_bound", trial)
+            bar.set_postfix_str(f"upper bound trial {trial}")
+            t0 = time.perf_counter()
+            learner.reset(learner_seed)
+            stats = learner.fit(everything, targets) or {}
+            t1 = time.perf_counter()
+            metric = float(learner.evaluate())
+            t2 = time.perf_counter()
+            records.append({"method": UPPER_BOUND, "trial": trial, "cycle": 0, "n_labelled": int(dataset.n_train),
+                            "metric": metric, "train_seconds": t1 - t0, "eval_seconds": t2 - t1,
+                            "learner_seed": learner_seed, "selected": [],
+                            **{f"learner_{k}": _scalar(v) for k, v in stats.items() if _scalar(v) is not None}})
+            _write_json(run_dir / CHECKPOINT, {"format": FORMAT_VERSION, "records": records, "next_job": trial + 1, "active": None})
+            bar.update(1)
+    finally:
+        bar.close()
+
+    summary = summarize_upper_bound(records)
+    scale, label = _display(learner.metric_name)
+    table = upper_bound_table(records, metric_name=label, higher_is_better=learner.higher_is_better, scale=scale)
+    paths = _write_results(run_dir, meta, records, summary, table, scale=scale, label=label, upper_bound=True)
+    return ExperimentResult(run_dir=run_dir, records=records, summary=summary, table=table, paths=paths,
+                            metric_name=learner.metric_name, higher_is_better=bool(learner.higher_is_better),
+                            upper_bound=True)
+
+
+def _scalar(value):
+    """A plain int or float for a numeric statistic (None for anything else: text, arrays, booleans)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
 
 def _applicable(method: str, config: ExperimentConfig) -> dict:
@@ -363,13 +499,24 @@ def _applicable(method: str, config: ExperimentConfig) -> dict:
     return {k: v for k, v in config.sampler_params().items() if hasattr(probe, k)}
 
 
-def _load_dataset(config: ExperimentConfig):
+def _load_dataset(name: str, data_dir):
     from seqgcn.data.registry import available_datasets, load_dataset
 
     known = available_datasets()
-    if config.dataset not in known:
-        raise ValueError(f"unknown dataset {config.dataset!r}; known datasets: {', '.join(known)}")
-    return load_dataset(config.dataset, data_dir=config.data_dir)
+    if name not in known:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
+    return load_dataset(name, data_dir=data_dir)
+
+
+def _load_data(config: ExperimentConfig, seed_among, pool_among):
+    """(dataset, seed_among, pool_among): `config.dataset`, joined with `config.pool_dataset` when it is set."""
+    from seqgcn.data.combine import combine_pools
+
+    real = _load_dataset(config.dataset, config.data_dir)
+    if config.pool_dataset is None:
+        return real, seed_among, pool_among
+    combined = combine_pools(real, _load_dataset(config.pool_dataset, config.pool_data_dir))  # mismatch -> ValueError
+    return combined.dataset, combined.seed_among, combined.pool_among
 
 
 def _read_checkpoint(run_dir: Path) -> dict | None:
@@ -397,13 +544,26 @@ def _display(metric_name: str) -> tuple[float, str]:
     return (100.0, f"{metric_name} (%)") if "accuracy" in metric_name.lower() else (1.0, metric_name)
 
 
-def _provenance(config: ExperimentConfig, dataset, learner) -> dict:
+def _provenance(config: ExperimentConfig, dataset, learner, learner_config) -> dict:
     import torch
 
     from seqgcn import __version__
 
+    if config.upper_bound:
+        seeds = {"base": config.seed,
+                 "upper_bound": {str(t): derive_seed(config.seed, "upper_bound", t) for t in range(config.trials)},
+                 "derivation": "derive_seed(base, purpose, *keys): SeedSequence(base, spawn_key=[crc32(purpose), keys...]); "
+                               "purpose: upper_bound(trial), the learner's weights and shuffling"}
+    else:
+        seeds = {"base": config.seed,
+                 "seed_set": {str(t): derive_seed(config.seed, "seed_set", t) for t in range(config.trials)},
+                 "derivation": "derive_seed(base, purpose, *keys): SeedSequence(base, spawn_key=[crc32(purpose), keys...]); "
+                               "purposes: seed_set(trial), learner(trial, cycle), candidates(trial, method, cycle), "
+                               "sampler(trial, method, cycle); per-cycle seeds are in each record"}
     return {
         "config": config.to_dict(),
+        "mode": "upper_bound" if config.upper_bound else "active_learning",
+        "learner": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(learner_config).items()},
         "seqgcn_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
@@ -413,28 +573,35 @@ def _provenance(config: ExperimentConfig, dataset, learner) -> dict:
                     "n_classes": dataset.n_classes, "info": dataset.info},
         "metric_name": learner.metric_name,
         "higher_is_better": bool(learner.higher_is_better),
-        "seeds": {"base": config.seed,
-                  "seed_set": {str(t): derive_seed(config.seed, "seed_set", t) for t in range(config.trials)},
-                  "derivation": "derive_seed(base, purpose, *keys): SeedSequence(base, spawn_key=[crc32(purpose), keys...]); "
-                                "purposes: seed_set(trial), learner(trial, cycle), candidates(trial, method, cycle), "
-                                "sampler(trial, method, cycle); per-cycle seeds are in each record"},
+        "seeds": seeds,
     }
 
 
 CSV_COLUMNS = ["method", "trial", "cycle", "n_labelled", "metric", "train_seconds", "eval_seconds", "features_seconds",
                "select_seconds", "learner_seed", "candidates_seed", "sampler_seed"]
+UPPER_BOUND_CSV_COLUMNS = ["method", "trial", "n_labelled", "metric", "train_seconds", "eval_seconds", "learner_seed"]
 
 
-def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, table: str, *, scale: float, label: str) -> dict:
+def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, table: str, *, scale: float, label: str,
+                   upper_bound: bool = False, seed_sets: dict | None = None) -> dict:
+    """results.json (provenance, records, summary, and the seed set of every trial), results.csv, summary.txt, plot."""
     from seqgcn.report import plot_learning_curves
 
-    paths = {name: run_dir / name for name in ("results.json", "results.csv", "summary.txt", "learning_curve.png")}
-    _write_json(paths["results.json"], {**meta, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "records": records, "summary": summary})
+    names = ("results.json", "results.csv", "summary.txt") + (() if upper_bound else ("learning_curve.png",))
+    paths = {name: run_dir / name for name in names}
+    _write_json(paths["results.json"], {**meta, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "records": records,
+                                        "summary": summary, **({"seed_sets": seed_sets} if seed_sets is not None else {})})
 
-    extra = sorted({k for r in records for k in r} - set(CSV_COLUMNS) - {"selected"})
-    columns = CSV_COLUMNS + extra + ["selected"]
+    if upper_bound:
+        base = UPPER_BOUND_CSV_COLUMNS
+        extra = sorted({k for r in records for k in r} - set(base) - {"selected", "cycle"})
+        columns = base + extra
+    else:
+        extra = sorted({k for r in records for k in r} - set(CSV_COLUMNS) - {"selected"})
+        columns = CSV_COLUMNS + extra + ["selected"]
     lines = [f"# seqgcn {meta['seqgcn_version']}, torch {meta['torch_version']}, metric: {meta['metric_name']}",
              f"# config: {json.dumps(meta['config'])}",
+             f"# learner (resolved): {json.dumps(meta['learner'])}",
              f"# dataset: {json.dumps(meta['dataset'], default=_json_default)}",
              f"# seeds: {json.dumps(meta['seeds'])}",
              ",".join(columns)]
@@ -446,17 +613,27 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
         lines.append(",".join(cells))
     _write_atomic(paths["results.csv"], "\n".join(lines) + "\n")
 
+    if upper_bound:
+        _write_atomic(paths["summary.txt"], f"{table}\n")
+        return paths
+    direction = _direction(meta["higher_is_better"])
     aubc = "\n".join(f"AUBC {m}: {s['aubc_mean'] * scale:.3f} ± {s['aubc_std'] * scale:.3f} (trials: "
                      + ", ".join(f"{a * scale:.3f}" for a in s["aubc_per_trial"]) + ")" for m, s in summary.items())
-    note = "AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range"
+    note = ("AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range; "
+            f"in the metric's unit, {direction}")
     _write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
-    plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=label,
+    plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=f"{label}, {direction}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
     return paths
 
 
+def _direction(higher_is_better: bool) -> str:
+    return "higher is better" if higher_is_better else "lower is better"
+
+
 # --------------------------------------------------------------------------- CLI
-_CLI_FIELDS = ("dataset", "data_dir", "methods", "trials", "cycles", "seed_size", "budget", "subset", "epochs", "device", "seed")
+_CLI_FIELDS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir", "upper_bound", "methods", "trials", "cycles",
+               "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device", "seed")
 
 
 def _subset_arg(text: str):
@@ -469,23 +646,50 @@ def _subset_arg(text: str):
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `seqgcn run`; None = not given (the config file or the default decides)."""
+    """The options of `seqgcn run`; None = not given (the preset, the config file or the default decides)."""
+    from seqgcn.presets import available_presets
+
     d = ExperimentConfig()
-    parser.add_argument("--dataset", metavar="NAME", help=f"dataset name (default {d.dataset}: embedded, no files needed)")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
-    parser.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
-    parser.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
-    parser.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
-    parser.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
-    parser.add_argument("--budget", type=int, metavar="N", help=f"items labelled per cycle (default {d.budget})")
-    parser.add_argument("--subset", type=_subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
-    parser.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
-    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
-    parser.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
-    parser.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
-    parser.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "
-                        "command-line options override it; it may also set the other ExperimentConfig fields (lr, batch_size, ...)")
+    sgd, adam = LR_BY_OPTIMIZER["sgd"], LR_BY_OPTIMIZER["adam"]
+    proto = parser.add_argument_group("protocol (each default below can be changed by --preset or --config)")
+    proto.add_argument("--preset", metavar="NAME", help=f"start from a paper protocol: {', '.join(available_presets())} "
+                       "(settings of SPEC §6); --config and the other options override its values")
+    proto.add_argument("--dataset", metavar="NAME", help=f"dataset name: digits, rotated_digits (regression), cifar10, cifar100, "
+                       f"fashionmnist, svhn, icvl, folder (default {d.dataset}: embedded, no files needed)")
+    proto.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
+    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
+    proto.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
+    proto.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
+    proto.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
+    proto.add_argument("--budget", type=int, metavar="N", help=f"items labelled per cycle (default {d.budget})")
+    proto.add_argument("--subset", type=_subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    proto.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
+    proto.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
+
+    learner = parser.add_argument_group("learner")
+    learner.add_argument("--arch", metavar="NAME", help=f"learner network: small_cnn, resnet18, vgg11, deepprior "
+                         f"(default {d.arch}: small_cnn for images up to 16 px, deepprior for depth crops, else resnet18)")
+    learner.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
+    learner.add_argument("--batch-size", type=int, metavar="N", help=f"images per learner step (default {d.batch_size})")
+    learner.add_argument("--optimizer", choices=["sgd", "adam"], help="learner optimiser (default: by task, "
+                         "sgd for classification, adam for regression as the paper's DeepPrior)")
+    learner.add_argument("--lr", type=float, metavar="X", help=f"initial learning rate (default: by optimiser, {sgd:g} for sgd, "
+                         f"{adam:g} for adam)")
+
+    pool = parser.add_argument_group("synthetic pool (paper §4.3)")
+    pool.add_argument("--pool-dataset", metavar="NAME", help="draw the candidates only from this dataset (e.g. folder: "
+                      "synthetic images); the seed set comes from --dataset and the test set is --dataset's")
+    pool.add_argument("--pool-data-dir", metavar="DIR", help="folder holding the pool dataset's files")
+
+    mode = parser.add_argument_group("mode and files")
+    mode.add_argument("--upper-bound", action="store_true", default=None, help="instead of active learning, train the "
+                      "learner once per trial on the whole training set (real + pool with --pool-dataset) and report "
+                      "the test metric, mean ± std over trials")
+    mode.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
+    mode.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
+    mode.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "
+                      "command-line options override it; it may also set the other ExperimentConfig fields "
+                      "(momentum, weight_decay, milestones, ...) and `preset`")
 
 
 def load_config_file(path) -> dict:
@@ -542,12 +746,16 @@ def cmd_run(args) -> int:
     start = time.perf_counter()
     result = run_experiment(config, out, resume=args.resume is not None, progress=True)
     print(result.table)
-    print()
-    scale, _ = _display(result.metric_name)
-    for method, s in result.summary.items():
-        print(f"AUBC {method}: {s['aubc_mean'] * scale:.2f} ± {s['aubc_std'] * scale:.2f}")
-    print(f"\nresults: {result.paths['results.csv']}")
-    print(f"plot:    {result.paths['learning_curve.png']}")
+    if result.upper_bound:
+        print(f"\nresults: {result.paths['results.csv']}")
+    else:
+        print()
+        scale, _ = _display(result.metric_name)
+        for method, s in result.summary.items():
+            print(f"AUBC {method}: {s['aubc_mean'] * scale:.2f} ± {s['aubc_std'] * scale:.2f}")
+        print(f"(AUBC: mean height of the learning curve; {_direction(result.higher_is_better)})")
+        print(f"\nresults: {result.paths['results.csv']}")
+        print(f"plot:    {result.paths['learning_curve.png']}")
     print(f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return 0
 

@@ -10,8 +10,13 @@ divided by the x-range, i.e. the curve's mean height over the labelled counts::
     AUBC = Σ_c (n_{c+1} − n_c)·(m_c + m_{c+1}) / 2  /  (n_C − n_0)
 
 It is in the metric's unit (accuracy curves give an AUBC in [0, 1]); a single
-point gives its metric. The table reports its mean ± std over trials.
-Standard deviations are over trials, with ddof=1 (0 when there is one trial).
+point gives its metric. The table reports its mean ± std over trials. It is
+computed the same way for every metric, so it keeps the metric's direction: for
+an error metric (regression, e.g. mean error in degrees or mm) a lower AUBC is
+better. Standard deviations are over trials, with ddof=1 (0 when there is one trial).
+
+Upper-bound records (one per trial, the learner trained on the whole training
+set) have their own summary: `summarize_upper_bound` and `upper_bound_table`.
 """
 
 from __future__ import annotations
@@ -128,3 +133,41 @@ def plot_learning_curves(records, path, *, title: str = "", metric_name: str = "
         fig.savefig(path)
     finally:
         plt.close(fig)
+
+
+def summarize_upper_bound(records) -> dict:
+    """Metric of upper-bound records (one per trial): per trial, mean and std over trials, training-set size."""
+    rows = sorted(records, key=lambda r: int(r["trial"]))
+    values = np.array([float(r["metric"]) for r in rows], dtype=np.float64)  # (n_trials,)
+    if values.size == 0:
+        return {"n_trials": 0, "per_trial": [], "mean": float("nan"), "std": float("nan"), "n_labelled": 0}
+    return {
+        "n_trials": int(values.size),
+        "per_trial": values.tolist(),
+        "mean": float(values.mean()),
+        "std": float(_std(values[:, None])[0]),
+        "n_labelled": int(rows[0]["n_labelled"]),
+    }
+
+
+def upper_bound_table(records, *, metric_name: str = "metric", higher_is_better: bool = True, scale: float = 1.0,
+                      digits: int = 2) -> str:
+    """Text table of upper-bound records: one row per trial (metric, training seconds), then mean ± std."""
+    s = summarize_upper_bound(records)
+    if not s["n_trials"]:
+        return "(no results)"
+    direction = "higher is better" if higher_is_better else "lower is better"
+    rows = sorted(records, key=lambda r: int(r["trial"]))
+    header = ["trial", metric_name, "train s"]
+    body = [[str(r["trial"]), f"{float(r['metric']) * scale:.{digits}f}", f"{float(r.get('train_seconds', 0.0)):.1f}"]
+            for r in rows]
+    total = ["mean", f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}", ""]
+    widths = [max(len(row[i]) for row in [header] + body + [total]) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
+
+    title = (f"upper bound: {metric_name} after training on the whole training set ({s['n_labelled']} items), "
+             f"mean ± std over {s['n_trials']} trial(s); {direction}")
+    rule = "-" * len(line(header))
+    return "\n".join([title, line(header), rule] + [line(r) for r in body] + [rule, line(total)])
