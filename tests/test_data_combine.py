@@ -15,7 +15,7 @@ def test_seed_rows_come_first_and_pool_rows_follow():
     real, synth = _dataset("real", 5, 10), _dataset("synth", 7, 200)
     combined = combine_pools(real, synth)
     ds = combined.dataset
-    assert ds.n_train == 12 and ds.name == "real+synth"
+    assert ds.n_train == 5 + 7 + 2 and ds.name == "real+synth"  # the pool's 2 test images join the pool
     assert np.all(ds.x_train[combined.seed_among] == 10)
     assert np.all(ds.x_train[combined.pool_among] == 200)
     assert np.array_equal(ds.x_test, real.x_test)  # evaluation stays on real images

@@ -47,7 +47,7 @@ def test_seed_set_is_real_and_every_selection_comes_from_the_pool(capsys, tmp_pa
     res = json.loads((out / "results.json").read_text())
     info = res["dataset"]["info"]
     n_real, n_pool = info["seed_source"]["n_train"], info["pool_source"]["n_train"]
-    assert res["dataset"]["n_train"] == n_real + n_pool and n_pool == 24  # 80 % of 30 synthetic images
+    assert res["dataset"]["n_train"] == n_real + n_pool and n_pool == 30  # all 30 synthetic images, test split included
     assert res["dataset"]["n_test"] == 24 - n_real  # the real test set: the rest of the 24 real images
     assert res["config"]["pool_dataset"] == "folder" and res["config"]["pool_data_dir"] == str(synthetic)
 
@@ -83,8 +83,8 @@ def test_budget_and_cycles_are_checked_against_the_pool_size(capsys, tmp_path, f
     real, synthetic = folders
     common = ["--dataset", "folder", "--data-dir", real, "--pool-dataset", "folder", "--pool-data-dir", synthetic,
               "--subset", "all", "--out", tmp_path / "c"]
-    err = one_line_error(capsys, *common, "--seed-size", "6", "--budget", "10", "--cycles", "4")
-    assert err == ("seqgcn: error: budget × (cycles − 1) = 10 × 3 = 30 exceeds the 24 items of the folder pool; "
+    err = one_line_error(capsys, *common, "--seed-size", "6", "--budget", "11", "--cycles", "4")
+    assert err == ("seqgcn: error: budget × (cycles − 1) = 11 × 3 = 33 exceeds the 30 items of the folder pool; "
                    "lower --budget or --cycles")
     err = one_line_error(capsys, *common, "--seed-size", "25", "--budget", "2")
     assert err.startswith("seqgcn: error: seed_size=25 exceeds the ") and "items of the real folder training set" in err

@@ -7,8 +7,10 @@ two training sets into one global index space:
     rows [0, n_real)                  real images: the seed set is drawn here
     rows [n_real, n_real + n_synth)   synthetic images: candidates are drawn here
 
-and keeps the real test set. Both datasets must describe the same task, classes
-and image shape.
+and keeps the real test set. The pool dataset's own test split (a loader may
+hold one out, e.g. 20 % of an image folder) joins the pool: evaluation never
+uses it, so every synthetic image can be selected. Both datasets must describe
+the same task, classes and image shape.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class CombinedPool:
 
     dataset: Dataset
     seed_among: np.ndarray  # (n_real,) global indices of the real training images
-    pool_among: np.ndarray  # (n_synthetic,) global indices of the pool images
+    pool_among: np.ndarray  # (n_pool,) global indices of the pool images (its train and test splits)
 
 
 def combine_pools(seed_source: Dataset, pool_source: Dataset) -> CombinedPool:
@@ -50,11 +52,11 @@ def combine_pools(seed_source: Dataset, pool_source: Dataset) -> CombinedPool:
             f"the seed dataset {seed_source.name!r} and the pool dataset {pool_source.name!r} do not match: "
             + "; ".join(problems)
         )
-    n_real, n_pool = seed_source.n_train, pool_source.n_train
+    n_real, n_pool = seed_source.n_train, pool_source.n_train + pool_source.n_test
     joined = Dataset(
         name=f"{seed_source.name}+{pool_source.name}",
-        x_train=np.concatenate([seed_source.x_train, pool_source.x_train]),  # (n_real + n_pool, C, H, W)
-        y_train=np.concatenate([seed_source.y_train, pool_source.y_train]),
+        x_train=np.concatenate([seed_source.x_train, pool_source.x_train, pool_source.x_test]),  # (n_real + n_pool, C, H, W)
+        y_train=np.concatenate([seed_source.y_train, pool_source.y_train, pool_source.y_test]),
         x_test=seed_source.x_test,
         y_test=seed_source.y_test,
         task=seed_source.task,
