@@ -114,6 +114,8 @@ def _cmd_select(args) -> int:
             params[key] = value
     if hasattr(sampler, "device"):
         params["device"] = args.device
+    if hasattr(sampler, "progress"):
+        params["progress"] = sys.stderr.isatty()  # a bar over the GCN's steps, only for a person watching
     sampler = get_sampler(method, **params)
     picked = sampler.select(features, labelled, args.budget, candidates=candidates)
     text = "".join(f"{i}\n" for i in picked)

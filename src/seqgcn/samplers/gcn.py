@@ -30,6 +30,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from seqgcn._device import resolve_device
 from seqgcn._validation import check_choice, check_positive_int, check_probability
@@ -205,6 +206,7 @@ class _GCNSampler(Sampler):
         adjacency: str = "cosine",
         seed: int = 0,
         device: str = "cpu",
+        progress: bool = False,
     ):
         self.hidden = hidden
         self.layers = layers
@@ -217,6 +219,7 @@ class _GCNSampler(Sampler):
         self.adjacency = adjacency
         self.seed = seed
         self.device = device
+        self.progress = progress
 
     def _check_params(self) -> None:
         check_positive_int(self.hidden, name="hidden")
@@ -259,7 +262,9 @@ class _GCNSampler(Sampler):
         opt = Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         keep = 1.0 - self.dropout
         adj_t = adj.transpose()
-        for _ in range(self.epochs):
+        steps = tqdm(range(self.epochs), desc=f"{self.name} GCN on {nodes.size:,} nodes", unit="step",
+                     disable=not self.progress, leave=False)
+        for _ in steps:
             masks = dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device) if self.dropout > 0 else None
             opt.zero_grad()
             if self.layers == 2:  # the paper's GCN: hand-written gradients, blocked for cache
@@ -311,6 +316,7 @@ class UncertainGCN(_GCNSampler):
     adjacency : {"cosine", "eye", "ones"}, default "cosine"   (ablations: Eye, Ones)
     seed : int       weights and dropout masks; same seed, same selection.
     device : {"cpu", "cuda", "auto"}
+    progress : bool  show a progress bar over the GCN's training steps (stderr)
 
     After `select`, ``diagnostics_`` holds the final loss, the mean score of
     labelled and unlabelled nodes and the labelled/unlabelled accuracy.
