@@ -130,15 +130,11 @@ def _cmd_select(args) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    from seqgcn._io import write_atomic
+
     try:
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)  # nothing may be left behind on error
-        except OSError:
-            pass
         raise CLIError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 

@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgcn._io import write_atomic
+
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.json"
 FORMAT_VERSION = 1
@@ -250,18 +252,8 @@ def _check_pool(config: ExperimentConfig, n_train: int, seed_among, pool_among) 
 
 
 # --------------------------------------------------------------------------- files
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file next to `path`, then rename it over `path` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj) -> None:
-    _write_atomic(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
+    write_atomic(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
 
 
 def _json_default(obj):
@@ -611,17 +603,17 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
             v = r.get(c, "")
             cells.append(" ".join(map(str, v)) if c == "selected" else (repr(v) if isinstance(v, float) else str(v)))
         lines.append(",".join(cells))
-    _write_atomic(paths["results.csv"], "\n".join(lines) + "\n")
+    write_atomic(paths["results.csv"], "\n".join(lines) + "\n")
 
     if upper_bound:
-        _write_atomic(paths["summary.txt"], f"{table}\n")
+        write_atomic(paths["summary.txt"], f"{table}\n")
         return paths
     direction = _direction(meta["higher_is_better"])
     aubc = "\n".join(f"AUBC {m}: {s['aubc_mean'] * scale:.3f} ± {s['aubc_std'] * scale:.3f} (trials: "
                      + ", ".join(f"{a * scale:.3f}" for a in s["aubc_per_trial"]) + ")" for m, s in summary.items())
     note = ("AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range; "
             f"in the metric's unit, {direction}")
-    _write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
+    write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
     plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=f"{label}, {direction}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
     return paths

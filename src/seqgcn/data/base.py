@@ -15,6 +15,14 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
 
+def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (n, c, h, w), in [0, 1] units."""
+    scaled = x.astype(np.float64) / 255.0  # (n, c, h, w)
+    mean = scaled.mean(axis=(0, 2, 3))  # (c,)
+    std = scaled.std(axis=(0, 2, 3))  # (c,)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
 class DatasetError(ValueError):
     """A dataset file is missing or malformed (the message names the file and the expected layout)."""
 

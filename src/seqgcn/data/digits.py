@@ -20,7 +20,7 @@ from scipy import ndimage
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
-from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset
+from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset, channel_stats
 
 SOURCE = "sklearn.datasets.load_digits (bundled with scikit-learn)"
 ANGLE_SEED = 20210619  # fixed: the rotation of each digit is part of the data, not of the split
@@ -47,7 +47,7 @@ def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
     images, labels = _raw_digits()  # (1797, 8, 8) uint8, (1797,) int64
     x = images[:, None]  # (1797, 1, 8, 8)
     train, test = _split(labels, test_fraction, split_seed)
-    mean, std = _channel_stats(x[train])
+    mean, std = channel_stats(x[train])
     return Dataset(
         name="digits",
         x_train=x[train],
@@ -98,7 +98,7 @@ def load_rotated_digits(
     x = np.stack([_rotate(img, a) for img, a in zip(images, angles)])[:, None]  # (1797, 1, 16, 16)
     y = (angles / max_angle).astype(np.float32)[:, None]  # (1797, 1)
     train, test = _split(labels, test_fraction, split_seed)
-    mean, std = _channel_stats(x[train])
+    mean, std = channel_stats(x[train])
     return Dataset(
         name="rotated_digits",
         x_train=x[train],
@@ -141,14 +141,6 @@ def _split(labels: np.ndarray, test_fraction: float, split_seed: int) -> tuple[n
     index = np.arange(len(labels))
     train, test = train_test_split(index, test_size=test_fraction, stratify=labels, random_state=split_seed)
     return np.sort(train), np.sort(test)
-
-
-def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (n, c, h, w), in [0, 1] units."""
-    scaled = x.astype(np.float64) / 255.0  # (n, c, h, w)
-    mean = scaled.mean(axis=(0, 2, 3))  # (c,)
-    std = scaled.std(axis=(0, 2, 3))  # (c,)
-    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
 def _check_fraction(test_fraction: float) -> None:

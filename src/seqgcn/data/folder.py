@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError
+from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
 LAYOUT = "ROOT/<class>/<image>.png|.jpg|.jpeg|.bmp|.npy with at least two class folders"
@@ -76,7 +76,7 @@ def load_image_folder(
     else:
         x_train, y_train = x, y
         x_test, y_test = _read_tree(Path(test_dir), _test_classes(Path(test_dir), class_names), image_size, class_names)
-    mean, std = _channel_stats(x_train)
+    mean, std = channel_stats(x_train)
     return Dataset(
         name=name,
         x_train=x_train,
@@ -215,12 +215,6 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, root: 
         raise _fail(f"cannot split {str(root)!r} with test_fraction={test_fraction} ({exc})") from None
     train, test = np.sort(train), np.sort(test)
     return (x[train], y[train]), (x[test], y[test])
-
-
-def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 (n, c, h, w) images, in [0, 1] units."""
-    scaled = x.astype(np.float64) / 255.0  # (n, c, h, w)
-    return tuple(float(v) for v in scaled.mean(axis=(0, 2, 3))), tuple(float(v) for v in scaled.std(axis=(0, 2, 3)))
 
 
 def _fail(problem: str) -> DatasetError:
