@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from seqgcn.samplers.base import Problem, Sampler
 from seqgcn.samplers.coreset import CoreSet
+from seqgcn.samplers.featprop import FeatProp
 from seqgcn.samplers.gcn import CoreGCN, UncertainDiscriminator, UncertainGCN
 from seqgcn.samplers.random import Random
 
-_REGISTRY: dict[str, type[Sampler]] = {cls.name: cls for cls in (Random, CoreSet, UncertainGCN, CoreGCN, UncertainDiscriminator)}
+_REGISTRY: dict[str, type[Sampler]] = {cls.name: cls for cls in (Random, CoreSet, UncertainGCN, CoreGCN, UncertainDiscriminator, FeatProp)}
 
 
 def available_samplers() -> list[str]:
@@ -37,4 +38,4 @@ def register_sampler(cls: type[Sampler]) -> type[Sampler]:
     return cls
 
 
-__all__ = ["CoreGCN", "CoreSet", "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "get_sampler", "register_sampler"]
+__all__ = ["CoreGCN", "CoreSet", "FeatProp", "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "get_sampler", "register_sampler"]
