@@ -35,7 +35,7 @@ def test_split_shapes_labels_and_colours(tmp_path):
     assert ds.x_train.shape == (9, 3, 8, 8) and ds.x_train.dtype == np.uint8
     assert ds.x_test.shape == (3, 3, 8, 8) and ds.y_test.dtype == np.int64
     assert sorted(ds.y_test.tolist()) == [0, 1, 2]  # stratified
-    for x, y in zip(ds.x_train, ds.y_train):
+    for x, y in zip(ds.x_train, ds.y_train, strict=True):
         expected = {0: (255, 0, 0), 1: (0, 255, 0), 2: (128, 128, 128)}[int(y)]
         assert tuple(x[:, 3, 4]) == expected  # channel-first layout
     assert ds.mean == pytest.approx(((255 * 3 + 128 * 3) / 9 / 255, (255 * 3 + 128 * 3) / 9 / 255, 128 / 3 / 255))

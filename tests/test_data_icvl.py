@@ -251,6 +251,15 @@ def test_zero_depth_joint(tmp_path):
         load_icvl(tmp_path)
 
 
+def test_nan_joint_coordinate(tmp_path):
+    _write_dataset(tmp_path)
+    coords = np.tile([160.0, 120.0, 400.0], 16)
+    coords[3] = np.nan  # the second joint's u
+    (tmp_path / "labels.txt").write_text("seq/image_0000.png " + " ".join(str(v) for v in coords) + "\n")
+    with pytest.raises(DatasetError, match=r"labels\.txt:1 has a NaN or infinite joint coordinate"):
+        load_icvl(tmp_path)
+
+
 def test_empty_labels(tmp_path):
     _write_dataset(tmp_path)
     (tmp_path / "labels.txt").write_text("\n\n")

@@ -194,13 +194,13 @@ def test_learner_is_deterministic_and_leaves_global_rng_alone():
     cfg = LearnerConfig(epochs=2, batch_size=16, lr=0.05, **CPU)
     rng_before = torch.get_rng_state()
     a, b = TorchLearner(ds, cfg, seed=5), TorchLearner(ds, cfg, seed=5)
-    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.model.head.weight, TorchLearner(ds, cfg, seed=6).model.head.weight)
     idx = np.arange(0, 60, 2)
     a.fit(idx, ds.y_train[idx])
     b.fit(idx, ds.y_train[idx])
-    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
     np.testing.assert_array_equal(a.features(np.arange(10)), b.features(np.arange(10)))
     assert torch.equal(torch.get_rng_state(), rng_before)

@@ -23,6 +23,12 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
+def check_test_fraction(test_fraction: float) -> None:
+    """A held-out fraction must lie strictly between 0 and 1 (shared by the loaders that split)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")
+
+
 class DatasetError(ValueError):
     """A dataset file is missing or malformed (the message names the file and the expected layout)."""
 

@@ -20,7 +20,7 @@ from scipy import ndimage
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
-from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset, channel_stats
+from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset, channel_stats, check_test_fraction
 
 SOURCE = "sklearn.datasets.load_digits (bundled with scikit-learn)"
 ANGLE_SEED = 20210619  # fixed: the rotation of each digit is part of the data, not of the split
@@ -43,7 +43,7 @@ def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
         ``v * 255 // 16``); ``y_*`` int64 ``(n,)`` in 0..9; mean/std of the training
         pixels in [0, 1] units.
     """
-    _check_fraction(test_fraction)
+    check_test_fraction(test_fraction)
     images, labels = _raw_digits()  # (1797, 8, 8) uint8, (1797,) int64
     x = images[:, None]  # (1797, 1, 8, 8)
     train, test = _split(labels, test_fraction, split_seed)
@@ -90,12 +90,12 @@ def load_rotated_digits(
         in [-1, 1]; ``target_scale = max_angle`` so errors come out in degrees;
         ``point_dim = 1``; ``metric_unit = "deg"``.
     """
-    _check_fraction(test_fraction)
+    check_test_fraction(test_fraction)
     if not np.isfinite(max_angle) or max_angle <= 0:
         raise ValueError(f"max_angle={max_angle!r} must be a positive number of degrees")
     images, labels = _raw_digits()  # (1797, 8, 8) uint8
     angles = np.random.default_rng(ANGLE_SEED).uniform(-1.0, 1.0, len(images)) * max_angle  # (1797,)
-    x = np.stack([_rotate(img, a) for img, a in zip(images, angles)])[:, None]  # (1797, 1, 16, 16)
+    x = np.stack([_rotate(img, a) for img, a in zip(images, angles, strict=True)])[:, None]  # (1797, 1, 16, 16)
     y = (angles / max_angle).astype(np.float32)[:, None]  # (1797, 1)
     train, test = _split(labels, test_fraction, split_seed)
     mean, std = channel_stats(x[train])
@@ -141,8 +141,3 @@ def _split(labels: np.ndarray, test_fraction: float, split_seed: int) -> tuple[n
     index = np.arange(len(labels))
     train, test = train_test_split(index, test_size=test_fraction, stratify=labels, random_state=split_seed)
     return np.sort(train), np.sort(test)
-
-
-def _check_fraction(test_fraction: float) -> None:
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats
+from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats, check_test_fraction
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
 LAYOUT = "ROOT/<class>/<image>.png|.jpg|.jpeg|.bmp|.npy with at least two class folders"
@@ -66,8 +66,8 @@ def load_image_folder(
     """
     if image_size < 1:
         raise ValueError(f"image_size={image_size!r} must be a positive number of pixels")
-    if test_dir is None and not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")
+    if test_dir is None:
+        check_test_fraction(test_fraction)
     root = Path(data_dir)
     class_names = _class_names(root)
     x, y = _read_tree(root, class_names, image_size)
@@ -75,7 +75,8 @@ def load_image_folder(
         (x_train, y_train), (x_test, y_test) = _split(x, y, test_fraction, split_seed, root, class_names)
     else:
         x_train, y_train = x, y
-        x_test, y_test = _read_tree(Path(test_dir), _test_classes(Path(test_dir), class_names), image_size, class_names)
+        test_root = Path(test_dir)
+        x_test, y_test = _read_tree(test_root, _test_classes(test_root, class_names), image_size, class_names)
     mean, std = channel_stats(x_train)
     return Dataset(
         name=name,
@@ -160,10 +161,15 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return chw[0].round().clamp(0, 255).to(torch.uint8).numpy()  # (3, size, size)
 
 
+def _subfolders(root: Path) -> list[str]:
+    """Sorted names of the non-hidden folders directly under `root`."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _class_names(root: Path) -> list[str]:
     if not root.is_dir():
         raise _fail(f"data directory {str(root)!r} does not exist")
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = _subfolders(root)
     if len(names) < 2:
         raise _fail(f"{str(root)!r} has {len(names)} class folder(s)")
     return names
@@ -172,7 +178,7 @@ def _class_names(root: Path) -> list[str]:
 def _test_classes(test_root: Path, train_classes: list[str]) -> list[str]:
     if not test_root.is_dir():
         raise _fail(f"test directory {str(test_root)!r} does not exist")
-    names = sorted(p.name for p in test_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = _subfolders(test_root)
     unknown = sorted(set(names) - set(train_classes))
     if unknown:
         raise _fail(f"test directory {str(test_root)!r} has classes {unknown} absent from the training folder")

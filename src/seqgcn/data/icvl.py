@@ -152,8 +152,8 @@ def _load_frames(label_files: list[Path], limit: int | None, settings: dict) -> 
         crop, target = preprocess(depth, joints, **settings)
         crops.append(crop)
         targets.append(target)
-    x = np.stack(crops)[:, None].astype(np.float32)  # (n, 1, s, s)
-    return x, np.stack(targets).astype(np.float32)  # (n, 48)
+    # `preprocess` returns float32 already: no second full-size copy of the crops.
+    return np.stack(crops)[:, None], np.stack(targets)  # (n, 1, s, s), (n, 48)
 
 
 def read_labels(path: str | Path) -> list[tuple[Path, np.ndarray, str]]:
@@ -172,6 +172,8 @@ def read_labels(path: str | Path) -> list[tuple[Path, np.ndarray, str]]:
             joints = np.array([float(v) for v in fields[1:]], dtype=np.float64).reshape(N_JOINTS, 3)
         except ValueError:
             raise _fail(f"line {where} has a non-numeric joint coordinate") from None
+        if not np.isfinite(joints).all():
+            raise _fail(f"line {where} has a NaN or infinite joint coordinate")
         if not (joints[:, 2] > 0).all():
             raise _fail(f"line {where} has a joint depth <= 0 mm, expected positive depths")
         entries.append((_resolve_image(path.parent, fields[0]), joints, where))
@@ -277,11 +279,11 @@ def read_png(path: str | Path) -> np.ndarray:
     Pillow when it is importable (fast) and by `decode_png` otherwise.
     """
     raw = Path(path).read_bytes()
-    header, _ = _parse_png(raw)
+    header, compressed = _parse_png(raw)
     try:
         from PIL import Image
     except ImportError:
-        return decode_png(raw)
+        return _decode_pixels(header, compressed)
     try:
         with Image.open(io.BytesIO(raw)) as image:
             pixels = np.asarray(image)
@@ -296,7 +298,11 @@ def decode_png(raw: bytes) -> np.ndarray:
 
     Returns uint8 or uint16 (height, width).
     """
-    header, compressed = _parse_png(raw)
+    return _decode_pixels(*_parse_png(raw))
+
+
+def _decode_pixels(header: dict, compressed: bytes) -> np.ndarray:
+    """Inflate and unfilter the IDAT data of an already parsed PNG; uint8 or uint16 (height, width)."""
     height, width, depth = header["height"], header["width"], header["bit_depth"]
     bpp = depth // 8
     try:

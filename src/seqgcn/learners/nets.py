@@ -111,7 +111,7 @@ class ResNet18(nn.Module):
         )
         widths, strides = (64, 128, 256, 512), (1, 2, 2, 2)
         stages, c_in = [], 64
-        for width, stride in zip(widths, strides):
+        for width, stride in zip(widths, strides, strict=True):
             stages.append(nn.Sequential(BasicBlock(c_in, width, stride), BasicBlock(width, width, 1)))
             c_in = width
         self.stages = nn.ModuleList(stages)
@@ -225,8 +225,3 @@ def build_net(arch: str, *, in_channels: int, n_outputs: int, image_size: int, s
         if arch == "vgg11":
             return VGG11(in_channels, n_outputs)
         return DeepPrior(n_outputs, image_size, in_channels=in_channels)
-
-
-def count_parameters(net: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -108,8 +108,7 @@ def resolve_augment(augment: str, dataset: Dataset) -> str:
 
 
 def _check_config(config: LearnerConfig) -> None:
-    if config.arch != "auto" and config.arch not in ARCHS:
-        raise ValueError(f"arch={config.arch!r} is not known; known: auto, {', '.join(ARCHS)}")
+    """Everything but `arch` (checked by `resolve_arch`) and `device` (by `resolve_device`)."""
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={config.optimizer!r} is not known; known: {', '.join(OPTIMIZERS)}")
     if config.augment not in AUGMENTS:
@@ -154,8 +153,8 @@ class TorchLearner:
         config = LearnerConfig() if config is None else config
         _check_config(config)
         self.dataset, self.config = dataset, config
-        self.device = resolve_device(config.device)
         self.arch = resolve_arch(config.arch, dataset)
+        self.device = resolve_device(config.device)
         self.augment = resolve_augment(config.augment, dataset)
         self.fast = bool(config.fast) and self.device.type == "cuda"
         self.task = dataset.task
@@ -235,12 +234,12 @@ class TorchLearner:
         start = time.perf_counter()
         with self._seeded_global_rng(fit_seed), self._cudnn_autotune():
             bar = tqdm(range(int(epochs)), desc=f"fit {self.arch} on {n}", unit="epoch", disable=not cfg.progress)
+            self.model.train()  # nothing in the loop switches to eval mode
             for _ in bar:
-                self.model.train()
                 total = torch.zeros((), device=dev)
                 perm = torch.randperm(n, generator=gen, device=dev)  # (n,)
                 order, y_order = rows_dev[perm], y_dev[perm]  # shuffled global rows and their targets
-                for rb, yb in zip(torch.tensor_split(order, n_batches), torch.tensor_split(y_order, n_batches)):
+                for rb, yb in zip(torch.tensor_split(order, n_batches), torch.tensor_split(y_order, n_batches), strict=True):
                     xb = self._prepare(self._x_train[rb], augment=True, generator=gen)  # (b, c, h, w)
                     with self._autocast():
                         out, _ = self._train_model(xb)  # (b, n_outputs)
