@@ -33,7 +33,7 @@ def seqgcn_run(*args, check=True, **kw):
 def read_csv(run_dir: Path) -> list[dict]:
     lines = [ln for ln in (run_dir / "results.csv").read_text().splitlines() if not ln.startswith("#")]
     header = lines[0].split(",")
-    return [dict(zip(header, ln.split(","))) for ln in lines[1:]]
+    return [dict(zip(header, ln.split(","), strict=True)) for ln in lines[1:]]
 
 
 def metric_and_selection(run_dir: Path):

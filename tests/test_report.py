@@ -12,9 +12,9 @@ def _records():
     # method A: two trials over labelled counts 10, 20, 40
     out = []
     for trial, ys in enumerate([[0.5, 0.7, 0.9], [0.3, 0.5, 0.7]]):
-        for cycle, (n, y) in enumerate(zip([10, 20, 40], ys)):
+        for cycle, (n, y) in enumerate(zip([10, 20, 40], ys, strict=True)):
             out.append({"method": "A", "trial": trial, "cycle": cycle, "n_labelled": n, "metric": y})
-    for cycle, (n, y) in enumerate(zip([10, 20, 40], [0.4, 0.4, 0.4])):
+    for cycle, (n, y) in enumerate(zip([10, 20, 40], [0.4, 0.4, 0.4], strict=True)):
         out.append({"method": "B", "trial": 0, "cycle": cycle, "n_labelled": n, "metric": y})
     return out
 

@@ -13,7 +13,7 @@ from seqgcn.cli import main
 def write_folder(root, n_per_class: int, seed: int) -> None:
     """ROOT/<class>/<i>.npy: 8×8 uint8 images, class 'top' bright above, class 'bottom' bright below."""
     rng = np.random.default_rng(seed)
-    for label, name in enumerate(("bottom", "top")):
+    for name in ("bottom", "top"):
         (root / name).mkdir(parents=True)
         for i in range(n_per_class):
             img = rng.integers(0, 60, (8, 8)).astype(np.uint8)  # (8, 8) noise
@@ -55,7 +55,7 @@ def test_seed_set_is_real_and_every_selection_comes_from_the_pool(capsys, tmp_pa
         assert len(seed) == 6 and all(0 <= i < n_real for i in seed), (trial, seed)
     lines = [ln for ln in (out / "results.csv").read_text().splitlines() if not ln.startswith("#")]
     header = lines[0].split(",")
-    selected = [int(i) for ln in lines[1:] for i in dict(zip(header, ln.split(",")))["selected"].split()]
+    selected = [int(i) for ln in lines[1:] for i in dict(zip(header, ln.split(","), strict=True))["selected"].split()]
     assert len(selected) == 2 * 2 * 2 * 4  # trials × methods × selecting cycles × budget
     assert all(n_real <= i < n_real + n_pool for i in selected)
     assert [r["n_labelled"] for r in res["records"] if r["method"] == "CoreGCN" and r["trial"] == 0] == [6, 10, 14]

@@ -16,7 +16,7 @@ from test_loop import FakeLearner, tiny_dataset
 def read_csv(path):
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
     header = lines[0].split(",")
-    return [dict(zip(header, ln.split(","))) for ln in lines[1:]]
+    return [dict(zip(header, ln.split(","), strict=True)) for ln in lines[1:]]
 
 
 def test_upper_bound_on_digits_writes_one_record_per_trial(capsys, tmp_path):

@@ -91,8 +91,7 @@ def _read_features(path: str) -> np.ndarray:
     except FileNotFoundError:
         raise CLIError(f"features file {path!r} does not exist") from None
     except (OSError, ValueError, EOFError) as exc:
-        detail = " ".join(str(exc).split())  # keep the error on one line
-        raise CLIError(f"cannot read features file {path!r} as a .npy array: {detail}") from None
+        raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None  # main makes it one line
 
 
 def _cmd_select(args) -> int:
@@ -176,7 +175,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (CLIError, ValueError, TypeError) as exc:
-        return _fail(str(exc))
+        return _fail(" ".join(str(exc).split()))  # the one-line contract holds for any message
     except KeyboardInterrupt:
         print("seqgcn: interrupted", file=sys.stderr)
         return 130

@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgcn._io import write_atomic
+from seqgcn._validation import check_positive_int
 
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.json"
@@ -106,7 +107,7 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return _fields_as_json(self)
 
     @classmethod
     def from_dict(cls, values: dict, *, source: str = "config") -> "ExperimentConfig":
@@ -161,6 +162,11 @@ class ExperimentConfig:
         return {k: v for k, v in params.items() if v is not None}
 
 
+def _fields_as_json(obj) -> dict:
+    """A dataclass's fields as a JSON-ready dict (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(obj).items()}
+
+
 # Learner settings by task, for the fields left at None (resolved in ExperimentConfig.learner_config only).
 OPTIMIZER_BY_TASK = {"classification": "sgd", "regression": "adam"}  # regression: DeepPrior, paper §4.2
 LR_BY_OPTIMIZER = {"sgd": 0.05, "adam": 1e-3}  # sgd: the digits demo's; adam: the paper's DeepPrior
@@ -209,9 +215,7 @@ def _check_config(config: ExperimentConfig) -> None:
     from seqgcn.samplers import get_sampler
 
     for name in ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+        check_positive_int(getattr(config, name), name=name)
     if config.subset is not None and (isinstance(config.subset, bool) or not isinstance(config.subset, int) or config.subset < config.budget):
         raise ValueError(f"subset={config.subset!r} must be an integer >= budget={config.budget} (or None for the whole pool)")
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
@@ -261,8 +265,8 @@ def _json_default(obj):
         return int(obj)
     if isinstance(obj, np.floating):
         return float(obj)
-    if isinstance(obj, (np.ndarray, tuple)):
-        return list(obj)
+    if isinstance(obj, np.ndarray):  # tuples never get here: json writes them as lists
+        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot store {type(obj).__name__} in a results file")
@@ -367,7 +371,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
     _prepare_run_dir(run_dir, resume=resume)
     meta = _provenance(config, dataset, learner, learner_config)
-    if not resume or not (run_dir / CONFIG).exists():
+    if not resume:  # a resumed run keeps its config.json (read_run_config required it)
         _write_json(run_dir / CONFIG, meta)
     if config.upper_bound:
         return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
@@ -379,6 +383,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     jobs = [(t, m) for t in range(config.trials) for m in config.methods]
     bar = _progress_bar(len(jobs) * config.cycles, len(records), enabled=progress)
     oracle = GroundTruthOracle(dataset)
+    sampler_params = {m: _applicable(m, config) for m in config.methods}  # GCN options each sampler has
     try:
         for j in range(next_job, len(jobs)):
             trial, method = jobs[j]
@@ -394,7 +399,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
                 seeds = {"learner_seed": derive_seed(config.seed, "learner", trial, cycle),
                          "candidates_seed": derive_seed(config.seed, "candidates", trial, method, cycle),
                          "sampler_seed": derive_seed(config.seed, "sampler", trial, method, cycle)}
-                al.sampler = get_sampler(method, seed=seeds["sampler_seed"], device=config.device, **_applicable(method, config))
+                al.sampler = get_sampler(method, seed=seeds["sampler_seed"], device=config.device, **sampler_params[method])
                 bar.set_postfix_str(f"{method} trial {trial} cycle {cycle}")
                 rec = al.step(cycle, learner_seed=seeds["learner_seed"], rng=np.random.default_rng(seeds["candidates_seed"]),
                               select=cycle < config.cycles - 1)
@@ -440,7 +445,7 @@ def _run_upper_bound(config: ExperimentConfig, run_dir: Path, meta: dict, datase
     are not used. Trial `t` draws its weights from ``derive_seed(seed, "upper_bound", t)``.
     A checkpoint after every trial lets `resume` skip the finished ones.
     """
-    from seqgcn.loop import GroundTruthOracle
+    from seqgcn.loop import GroundTruthOracle, train_and_evaluate
     from seqgcn.report import summarize_upper_bound, upper_bound_table
 
     ckpt = _read_checkpoint(run_dir) if resume else None
@@ -452,16 +457,9 @@ def _run_upper_bound(config: ExperimentConfig, run_dir: Path, meta: dict, datase
         for trial in range(len(records), config.trials):
             learner_seed = derive_seed(config.seed, "upper_bound", trial)
             bar.set_postfix_str(f"upper bound trial {trial}")
-            t0 = time.perf_counter()
-            learner.reset(learner_seed)
-            stats = learner.fit(everything, targets) or {}
-            t1 = time.perf_counter()
-            metric = float(learner.evaluate())
-            t2 = time.perf_counter()
-            records.append({"method": UPPER_BOUND, "trial": trial, "cycle": 0, "n_labelled": int(dataset.n_train),
-                            "metric": metric, "train_seconds": t1 - t0, "eval_seconds": t2 - t1,
-                            "learner_seed": learner_seed, "selected": [],
-                            **{f"learner_{k}": _scalar(v) for k, v in stats.items() if _scalar(v) is not None}})
+            trained = train_and_evaluate(learner, everything, targets, seed=learner_seed)
+            records.append({"method": UPPER_BOUND, "trial": trial, "cycle": 0, **trained,
+                            "learner_seed": learner_seed, "selected": []})
             _write_json(run_dir / CHECKPOINT, {"format": FORMAT_VERSION, "records": records, "next_job": trial + 1, "active": None})
             bar.update(1)
     finally:
@@ -476,13 +474,6 @@ def _run_upper_bound(config: ExperimentConfig, run_dir: Path, meta: dict, datase
                             upper_bound=True)
 
 
-def _scalar(value):
-    """A plain int or float for a numeric statistic (None for anything else: text, arrays, booleans)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    return int(value) if isinstance(value, (int, np.integer)) else float(value)
-
-
 def _applicable(method: str, config: ExperimentConfig) -> dict:
     """The GCN options of `config` that the sampler `method` has."""
     from seqgcn.samplers import get_sampler
@@ -491,23 +482,15 @@ def _applicable(method: str, config: ExperimentConfig) -> dict:
     return {k: v for k, v in config.sampler_params().items() if hasattr(probe, k)}
 
 
-def _load_dataset(name: str, data_dir):
-    from seqgcn.data.registry import available_datasets, load_dataset
-
-    known = available_datasets()
-    if name not in known:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(known)}")
-    return load_dataset(name, data_dir=data_dir)
-
-
 def _load_data(config: ExperimentConfig, seed_among, pool_among):
     """(dataset, seed_among, pool_among): `config.dataset`, joined with `config.pool_dataset` when it is set."""
     from seqgcn.data.combine import combine_pools
+    from seqgcn.data.registry import load_dataset
 
-    real = _load_dataset(config.dataset, config.data_dir)
+    real = load_dataset(config.dataset, data_dir=config.data_dir)  # unknown name -> ValueError listing the known ones
     if config.pool_dataset is None:
         return real, seed_among, pool_among
-    combined = combine_pools(real, _load_dataset(config.pool_dataset, config.pool_data_dir))  # mismatch -> ValueError
+    combined = combine_pools(real, load_dataset(config.pool_dataset, data_dir=config.pool_data_dir))  # mismatch -> ValueError
     return combined.dataset, combined.seed_among, combined.pool_among
 
 
@@ -555,7 +538,7 @@ def _provenance(config: ExperimentConfig, dataset, learner, learner_config) -> d
     return {
         "config": config.to_dict(),
         "mode": "upper_bound" if config.upper_bound else "active_learning",
-        "learner": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(learner_config).items()},
+        "learner": _fields_as_json(learner_config),
         "seqgcn_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
@@ -577,7 +560,7 @@ UPPER_BOUND_CSV_COLUMNS = ["method", "trial", "n_labelled", "metric", "train_sec
 def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, table: str, *, scale: float, label: str,
                    upper_bound: bool = False, seed_sets: dict | None = None) -> dict:
     """results.json (provenance, records, summary, and the seed set of every trial), results.csv, summary.txt, plot."""
-    from seqgcn.report import plot_learning_curves
+    from seqgcn.report import direction_text, plot_learning_curves
 
     names = ("results.json", "results.csv", "summary.txt") + (() if upper_bound else ("learning_curve.png",))
     paths = {name: run_dir / name for name in names}
@@ -608,7 +591,7 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
     if upper_bound:
         write_atomic(paths["summary.txt"], f"{table}\n")
         return paths
-    direction = _direction(meta["higher_is_better"])
+    direction = direction_text(meta["higher_is_better"])
     aubc = "\n".join(f"AUBC {m}: {s['aubc_mean'] * scale:.3f} ± {s['aubc_std'] * scale:.3f} (trials: "
                      + ", ".join(f"{a * scale:.3f}" for a in s["aubc_per_trial"]) + ")" for m, s in summary.items())
     note = ("AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range; "
@@ -617,10 +600,6 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
     plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=f"{label}, {direction}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
     return paths
-
-
-def _direction(higher_is_better: bool) -> str:
-    return "higher is better" if higher_is_better else "lower is better"
 
 
 # --------------------------------------------------------------------------- CLI
@@ -715,38 +694,36 @@ def config_from_args(args) -> tuple[ExperimentConfig, str | None]:
     """Merge default < stored config (resume) < config file < command line; return the config and the output dir."""
     file_values = load_config_file(args.config) if args.config else {}
     out = file_values.pop("out", None)
-    cli = {k: getattr(args, k) for k in _CLI_FIELDS if getattr(args, k, None) is not None}
-    if args.out is not None:
-        out = args.out
-    if args.resume is not None:
-        if args.out is not None:
-            raise ValueError("give either --resume RUN_DIR or --out DIR, not both: a resumed run writes into RUN_DIR")
-        stored = read_run_config(args.resume)
-        merged = {**stored.to_dict(), **{k.replace("-", "_"): v for k, v in file_values.items()}, **cli}
-        config = ExperimentConfig.from_dict(merged, source=f"config file {args.config!r}" if args.config else "options")
-        if config != stored:
-            raise ValueError(f"resume dir {args.resume!r} was run with a different config ({_config_diff(stored, config)})")
-        return config, args.resume
+    given = {**{str(k).replace("-", "_"): v for k, v in file_values.items()},
+             **{k: getattr(args, k) for k in _CLI_FIELDS if getattr(args, k, None) is not None}}
     source = f"config file {args.config!r}" if args.config else "options"
-    config = ExperimentConfig.from_dict({**{k.replace("-", "_"): v for k, v in file_values.items()}, **cli}, source=source)
-    return config, out
+    if args.resume is None:
+        return ExperimentConfig.from_dict(given, source=source), args.out if args.out is not None else out
+    if args.out is not None:
+        raise ValueError("give either --resume RUN_DIR or --out DIR, not both: a resumed run writes into RUN_DIR")
+    stored = read_run_config(args.resume)
+    config = ExperimentConfig.from_dict({**stored.to_dict(), **given}, source=source)
+    if config != stored:
+        raise ValueError(f"resume dir {args.resume!r} was run with a different config ({_config_diff(stored, config)})")
+    return config, args.resume
 
 
 def cmd_run(args) -> int:
     """`seqgcn run`: run (or resume) an experiment, print the table and where the files are."""
+    from seqgcn.report import direction_text
+
     config, out = config_from_args(args)
     start = time.perf_counter()
     result = run_experiment(config, out, resume=args.resume is not None, progress=True)
     print(result.table)
-    if result.upper_bound:
-        print(f"\nresults: {result.paths['results.csv']}")
-    else:
+    if not result.upper_bound:
         print()
         scale, _ = _display(result.metric_name)
         for method, s in result.summary.items():
             print(f"AUBC {method}: {s['aubc_mean'] * scale:.2f} ± {s['aubc_std'] * scale:.2f}")
-        print(f"(AUBC: mean height of the learning curve; {_direction(result.higher_is_better)})")
-        print(f"\nresults: {result.paths['results.csv']}")
+        print(f"(AUBC: mean height of the learning curve; {direction_text(result.higher_is_better)})")
+    print(f"\nresults: {result.paths['results.csv']}")
+    if "learning_curve.png" in result.paths:  # an upper-bound run has no learning curve
         print(f"plot:    {result.paths['learning_curve.png']}")
     print(f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return 0

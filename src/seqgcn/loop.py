@@ -91,19 +91,13 @@ class ActiveLearner:
         diagnostics prefixed with ``sampler_``.
         """
         labelled = self.pool.labelled_indices  # (n_labelled,) global
-        t0 = time.perf_counter()
-        self.learner.reset(learner_seed)  # I: re-initialise, train
-        fit_stats = self.learner.fit(labelled, self.targets(labelled)) or {}
-        t1 = time.perf_counter()
-        metric = float(self.learner.evaluate())  # I: evaluate on the test set
-        t2 = time.perf_counter()
-        record = {"cycle": cycle, "n_labelled": int(labelled.size), "metric": metric,
-                  "train_seconds": t1 - t0, "eval_seconds": t2 - t1, "features_seconds": 0.0, "select_seconds": 0.0}
-        record.update({f"learner_{k}": _plain(v) for k, v in fit_stats.items() if _is_scalar(v)})
+        trained = train_and_evaluate(self.learner, labelled, self.targets(labelled), seed=learner_seed)  # I
+        record = {"cycle": cycle, **trained, "features_seconds": 0.0, "select_seconds": 0.0}
         if not select:  # the last cycle evaluates only
             record["selected"] = []
             return record
 
+        t2 = time.perf_counter()
         candidates = self.pool.draw_candidates(self.subset, rng, among=self.pool_among)  # D_S, global
         features = self._global_features(candidates, labelled)  # II: (n_items, d), rows of D_S ∪ L filled
         t3 = time.perf_counter()
@@ -112,9 +106,7 @@ class ActiveLearner:
         self.pool.label(picked, round=cycle + 1)  # V: the rest of D_S stays unlabelled
         self._ask_oracle(picked)
         record.update(features_seconds=t3 - t2, select_seconds=t4 - t3, selected=[int(i) for i in picked])
-        for key, value in (getattr(self.sampler, "diagnostics_", None) or {}).items():
-            if _is_scalar(value):
-                record[f"sampler_{key}"] = _plain(value)
+        record.update(_scalars(getattr(self.sampler, "diagnostics_", None), prefix="sampler_"))
         return record
 
     def targets(self, indices) -> np.ndarray:
@@ -132,14 +124,14 @@ class ActiveLearner:
     def load_state_dict(self, state: dict) -> None:
         self.pool.load_state_dict(state["pool"])
         values = np.asarray(state["target_values"], dtype=state["target_dtype"])
-        self._targets = {int(i): v for i, v in zip(state["target_indices"], values)}
+        self._targets = {int(i): v for i, v in zip(state["target_indices"], values, strict=True)}
 
     # -- helpers ---------------------------------------------------------------
     def _ask_oracle(self, indices: np.ndarray) -> None:
         answers = np.asarray(self.oracle.label(indices))
         if len(answers) != len(indices):
             raise ValueError(f"the oracle answered {len(answers)} targets for {len(indices)} items; it must answer one per item")
-        self._targets.update({int(i): a for i, a in zip(indices, answers)})
+        self._targets.update({int(i): a for i, a in zip(indices, answers, strict=True)})
 
     def _global_features(self, candidates: np.ndarray, labelled: np.ndarray) -> np.ndarray:
         """(n_items, d) float32 matrix, row i = global item i; only D_S and the labelled rows are filled."""
@@ -150,10 +142,27 @@ class ActiveLearner:
         return full
 
 
-def _is_scalar(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+def train_and_evaluate(learner, indices: np.ndarray, targets: np.ndarray, *, seed: int) -> dict:
+    """Re-initialise `learner` with `seed`, train it on `indices` (global) with `targets`, evaluate on the test set.
+
+    Returns n_labelled, metric, train_seconds, eval_seconds and the learner's numeric
+    fit statistics prefixed with ``learner_`` (shared by `ActiveLearner.step` and the
+    upper-bound run of `seqgcn.experiment`).
+    """
+    t0 = time.perf_counter()
+    learner.reset(seed)
+    fit_stats = learner.fit(indices, targets)
+    t1 = time.perf_counter()
+    metric = float(learner.evaluate())
+    t2 = time.perf_counter()
+    return {"n_labelled": int(len(indices)), "metric": metric, "train_seconds": t1 - t0, "eval_seconds": t2 - t1,
+            **_scalars(fit_stats, prefix="learner_")}
 
 
-def _plain(value):
-    """A Python int or float (JSON- and CSV-friendly) from a numpy or Python scalar."""
-    return int(value) if isinstance(value, (int, np.integer)) else float(value)
+def _scalars(stats: dict | None, *, prefix: str) -> dict:
+    """The numeric entries of `stats` (not bool) as plain Python int/float (JSON- and CSV-friendly), keys prefixed."""
+    out = {}
+    for key, value in (stats or {}).items():
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = int(value) if isinstance(value, (int, np.integer)) else float(value)
+    return out

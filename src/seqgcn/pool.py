@@ -34,7 +34,7 @@ class PoolState:
 
     @property
     def labelled_indices(self) -> np.ndarray:
-        return np.flatnonzero(self._round != UNLABELLED)
+        return np.flatnonzero(self.labelled_mask)
 
     @property
     def unlabelled_indices(self) -> np.ndarray:
@@ -42,7 +42,7 @@ class PoolState:
 
     @property
     def n_labelled(self) -> int:
-        return int(np.count_nonzero(self._round != UNLABELLED))
+        return int(np.count_nonzero(self.labelled_mask))
 
     @property
     def n_unlabelled(self) -> int:
@@ -68,7 +68,7 @@ class PoolState:
 
     def draw_seed(self, size: int, rng: np.random.Generator, *, among=None) -> np.ndarray:
         """Label a random seed set D_0 of `size` items (round 0), drawn without replacement."""
-        pool = self.unlabelled_indices if among is None else np.intersect1d(self.unlabelled_indices, among)
+        pool = self._unlabelled_among(among)
         size = check_positive_int(size, name="seed_size")
         if size > pool.size:
             raise ValueError(f"seed_size={size} exceeds the {pool.size} unlabelled items available for the seed set")
@@ -78,10 +78,15 @@ class PoolState:
 
     def draw_candidates(self, size: int | None, rng: np.random.Generator, *, among=None) -> np.ndarray:
         """A random subset D_S of the unlabelled pool (all of it when `size` is None or too large)."""
-        pool = self.unlabelled_indices if among is None else np.intersect1d(self.unlabelled_indices, among)
+        pool = self._unlabelled_among(among)
         if size is None or size >= pool.size:
             return pool
         return np.sort(rng.choice(pool, size=size, replace=False))
+
+    def _unlabelled_among(self, among) -> np.ndarray:
+        """Sorted unlabelled global indices, restricted to `among` when given."""
+        unlabelled = self.unlabelled_indices
+        return unlabelled if among is None else np.intersect1d(unlabelled, among)
 
     # -- persistence -----------------------------------------------------------
     def state_dict(self) -> dict:

@@ -55,6 +55,16 @@ def curves(records) -> dict[str, dict]:
     return out
 
 
+def direction_text(higher_is_better: bool) -> str:
+    """How to read a metric: "higher is better" or "lower is better"."""
+    return "higher is better" if higher_is_better else "lower is better"
+
+
+def _aligned_line(cells, widths) -> str:
+    """Table row: cells right-aligned to `widths`, two spaces apart."""
+    return "  ".join(cell.rjust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+
 def _std(values: np.ndarray, axis=0) -> np.ndarray:
     return values.std(axis=axis, ddof=1) if values.shape[axis] > 1 else np.zeros(np.delete(values.shape, axis))
 
@@ -98,15 +108,11 @@ def summary_table(records, *, metric_name: str = "metric", higher_is_better: boo
         rows.append(row)
     rows.append(["AUBC", ""] + [fmt.format(summary[m]["aubc_mean"] * scale, summary[m]["aubc_std"] * scale) for m in methods])
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-
-    def line(cells):
-        return "  ".join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
-
-    direction = "higher is better" if higher_is_better else "lower is better"
+    header_line, *lines = (_aligned_line(r, widths) for r in [header] + rows)
     trials = sorted({s["n_trials"] for s in summary.values()})
-    title = f"{metric_name}, mean ± std over {'/'.join(map(str, trials))} trial(s); {direction}"
-    rule = "-" * len(line(header))
-    return "\n".join([title, line(header), rule] + [line(r) for r in rows[:-1]] + [rule, line(rows[-1])])
+    title = f"{metric_name}, mean ± std over {'/'.join(map(str, trials))} trial(s); {direction_text(higher_is_better)}"
+    rule = "-" * len(header_line)
+    return "\n".join([title, header_line, rule, *lines[:-1], rule, lines[-1]])
 
 
 def plot_learning_curves(records, path, *, title: str = "", metric_name: str = "metric", scale: float = 1.0) -> None:
@@ -156,18 +162,14 @@ def upper_bound_table(records, *, metric_name: str = "metric", higher_is_better:
     s = summarize_upper_bound(records)
     if not s["n_trials"]:
         return "(no results)"
-    direction = "higher is better" if higher_is_better else "lower is better"
     rows = sorted(records, key=lambda r: int(r["trial"]))
     header = ["trial", metric_name, "train s"]
     body = [[str(r["trial"]), f"{float(r['metric']) * scale:.{digits}f}", f"{float(r.get('train_seconds', 0.0)):.1f}"]
             for r in rows]
     total = ["mean", f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}", ""]
     widths = [max(len(row[i]) for row in [header] + body + [total]) for i in range(len(header))]
-
-    def line(cells):
-        return "  ".join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
-
+    header_line, *lines = (_aligned_line(r, widths) for r in [header] + body + [total])
     title = (f"upper bound: {metric_name} after training on the whole training set ({s['n_labelled']} items), "
-             f"mean ± std over {s['n_trials']} trial(s); {direction}")
-    rule = "-" * len(line(header))
-    return "\n".join([title, line(header), rule] + [line(r) for r in body] + [rule, line(total)])
+             f"mean ± std over {s['n_trials']} trial(s); {direction_text(higher_is_better)}")
+    rule = "-" * len(header_line)
+    return "\n".join([title, header_line, rule, *lines[:-1], rule, lines[-1]])
