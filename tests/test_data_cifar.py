@@ -196,25 +196,17 @@ def test_missing_key(tmp_path):
         load_cifar10(tmp_path)
 
 
-def test_wrong_data_shape(tmp_path):
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, r"'data' is uint8 \(2, 100\), expected uint8 \(N, 3072\)"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}, r"2 labels for 3 images"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, r"labels outside 0\.\.9"),
+    ],
+    ids=["wrong_data_shape", "label_count_mismatch", "label_out_of_range"],
+)
+def test_malformed_test_batch(tmp_path, bad, match):
     folder, _ = _write_cifar10(tmp_path)
-    bad = {b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}
     (folder / "test_batch").write_bytes(pickle.dumps(bad))
-    with pytest.raises(DatasetError, match=r"'data' is uint8 \(2, 100\), expected uint8 \(N, 3072\)"):
-        load_cifar10(tmp_path)
-
-
-def test_label_count_mismatch(tmp_path):
-    folder, _ = _write_cifar10(tmp_path)
-    bad = {b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}
-    (folder / "test_batch").write_bytes(pickle.dumps(bad))
-    with pytest.raises(DatasetError, match=r"2 labels for 3 images"):
-        load_cifar10(tmp_path)
-
-
-def test_label_out_of_range(tmp_path):
-    folder, _ = _write_cifar10(tmp_path)
-    bad = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}
-    (folder / "test_batch").write_bytes(pickle.dumps(bad))
-    with pytest.raises(DatasetError, match=r"labels outside 0\.\.9"):
+    with pytest.raises(DatasetError, match=match):
         load_cifar10(tmp_path)

@@ -230,40 +230,26 @@ def test_missing_image(tmp_path):
         load_icvl(tmp_path)
 
 
-def test_wrong_field_count(tmp_path):
+_NAN_SECOND_U = np.tile([160.0, 120.0, 400.0], 16)
+_NAN_SECOND_U[3] = np.nan  # the second joint's u
+
+
+@pytest.mark.parametrize(
+    "labels,match",
+    [
+        ("seq/image_0000.png 1 2 3\n", r"labels\.txt:1 has 3 numbers after the path, expected 48"),
+        ("seq/image_0000.png " + "x " * 48 + "\n", r"labels\.txt:1 has a non-numeric"),
+        (_line("seq/image_0000.png", JOINTS * [1, 1, 0]) + "\n", r"joint depth <= 0"),
+        ("seq/image_0000.png " + " ".join(str(v) for v in _NAN_SECOND_U) + "\n",
+         r"labels\.txt:1 has a NaN or infinite joint coordinate"),
+        ("\n\n", r"lists no frames"),
+    ],
+    ids=["wrong_field_count", "non_numeric", "zero_depth_joint", "nan_joint_coordinate", "empty_labels"],
+)
+def test_malformed_labels_line(tmp_path, labels, match):
     _write_dataset(tmp_path)
-    (tmp_path / "labels.txt").write_text("seq/image_0000.png 1 2 3\n")
-    with pytest.raises(DatasetError, match=r"labels\.txt:1 has 3 numbers after the path, expected 48"):
-        load_icvl(tmp_path)
-
-
-def test_non_numeric(tmp_path):
-    _write_dataset(tmp_path)
-    (tmp_path / "labels.txt").write_text("seq/image_0000.png " + "x " * 48 + "\n")
-    with pytest.raises(DatasetError, match=r"labels\.txt:1 has a non-numeric"):
-        load_icvl(tmp_path)
-
-
-def test_zero_depth_joint(tmp_path):
-    _write_dataset(tmp_path)
-    (tmp_path / "labels.txt").write_text(_line("seq/image_0000.png", JOINTS * [1, 1, 0]) + "\n")
-    with pytest.raises(DatasetError, match=r"joint depth <= 0"):
-        load_icvl(tmp_path)
-
-
-def test_nan_joint_coordinate(tmp_path):
-    _write_dataset(tmp_path)
-    coords = np.tile([160.0, 120.0, 400.0], 16)
-    coords[3] = np.nan  # the second joint's u
-    (tmp_path / "labels.txt").write_text("seq/image_0000.png " + " ".join(str(v) for v in coords) + "\n")
-    with pytest.raises(DatasetError, match=r"labels\.txt:1 has a NaN or infinite joint coordinate"):
-        load_icvl(tmp_path)
-
-
-def test_empty_labels(tmp_path):
-    _write_dataset(tmp_path)
-    (tmp_path / "labels.txt").write_text("\n\n")
-    with pytest.raises(DatasetError, match=r"lists no frames"):
+    (tmp_path / "labels.txt").write_text(labels)
+    with pytest.raises(DatasetError, match=match):
         load_icvl(tmp_path)
 
 
