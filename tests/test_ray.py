@@ -1,0 +1,98 @@
+"""`seqgcn run --backend ray`: the same results as the local backend, and a SIGKILLed worker costs one cycle.
+
+One local Ray instance (2 CPUs) is shared by the tests of this module; the runner
+uses it and leaves it running, the fixture shuts it down.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from seqgcn.cli import main  # noqa: E402
+from seqgcn.experiment import ExperimentConfig, RayRunner, run_experiment  # noqa: E402
+from seqgcn.jobs import Job, job_path  # noqa: E402
+
+GRID = ["--trials", "2", "--cycles", "2", "--epochs", "2", "--budget", "10", "--seed-size", "20", "--subset", "100",
+        "--methods", "Random", "CoreSet", "--seed", "1"]
+# one job long enough to be killed between its cycles
+LONG_JOB = ExperimentConfig(methods=("CoreSet",), trials=1, cycles=4, epochs=3, budget=10, seed_size=20, subset=100, seed=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=256 * 2**20)
+    yield
+    ray.shutdown()
+
+
+def same_results(run_dir):
+    """Every column of results.csv but the timings."""
+    with open(run_dir / "results.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(fh)]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """As in a Ray task with one CPU: float sums (the training loss) depend on torch's thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_ray_backend_gives_the_local_results(tmp_path, capsys, one_torch_thread):
+    assert main(["run", *GRID, "--out", str(tmp_path / "local")]) == 0
+    assert main(["run", *GRID, "--out", str(tmp_path / "ray"), "--backend", "ray", "--cpus-per-job", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "AUBC Random:" in out and "AUBC CoreSet:" in out
+    local, on_ray = same_results(tmp_path / "local"), same_results(tmp_path / "ray")
+    assert len(local) == 2 * 2 * 2 and on_ray == local
+    assert json.loads((tmp_path / "ray" / "results.json").read_text())["backend"] == "ray"
+    pids = {json.loads(job_path(tmp_path / "ray", Job(t, m)).read_text())["attempts"][0]["pid"]
+            for t in range(2) for m in ("Random", "CoreSet")}
+    assert os.getpid() not in pids  # the jobs ran in Ray's worker processes
+
+
+def test_a_killed_worker_is_retried_from_its_last_cycle(tmp_path, one_torch_thread):
+    reference = run_experiment(LONG_JOB, tmp_path / "local", progress=False)
+    out, job = tmp_path / "killed", Job(0, "CoreSet")
+    errors = []
+
+    def background():
+        try:
+            run_experiment(LONG_JOB, out, progress=False, runner=RayRunner(max_retries=2))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    path, killed, deadline = job_path(out, job), None, time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and thread.is_alive():
+        ckpt = json.loads(path.read_text()) if path.exists() else None
+        if ckpt and ckpt["records"] and not ckpt["done"]:
+            killed = ckpt["attempts"][-1]["pid"]
+            os.kill(killed, signal.SIGKILL)  # the worker dies in the middle of cycle 1 or later
+        time.sleep(0.02)
+    thread.join(timeout=240)
+    assert killed is not None, "the job ended before its worker could be killed"
+    assert not errors, errors
+
+    ckpt = json.loads(path.read_text())
+    first, second = ckpt["attempts"]
+    assert first["pid"] == killed and second["pid"] != killed
+    assert first["first_cycle"] == 0 and 1 <= second["first_cycle"] < LONG_JOB.cycles  # only the running cycle is redone
+    key = ("cycle", "n_labelled", "metric", "selected", "learner_seed", "candidates_seed", "sampler_seed")
+    assert [[r[k] for k in key] for r in ckpt["records"]] == [[r[k] for k in key] for r in reference.records]
