@@ -168,3 +168,15 @@ def test_no_arguments_means_the_embedded_default():
     assert config == ExperimentConfig() and out is None
     assert config.dataset == "digits" and config.methods == ("Random", "CoreSet", "UncertainGCN", "CoreGCN")
     assert config.trials == 3 and 40 <= config.seed_size <= 50 and 40 <= config.budget <= 50
+
+
+def test_ray_backend_without_ray_names_the_extra(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    err = cli_error(capsys, "--backend", "ray", "--out", tmp_path / "x")
+    assert err == "seqgcn: error: --backend ray needs Ray, which is not installed: pip install 'seqgcn[ray]'"
+    assert not (tmp_path / "x").exists()
+
+
+def test_ray_options_need_the_ray_backend(capsys, tmp_path):
+    err = cli_error(capsys, "--cpus-per-job", "2", "--ray-address", "auto", "--out", tmp_path / "x")
+    assert err == "seqgcn: error: --cpus-per-job, --ray-address apply only to --backend ray"

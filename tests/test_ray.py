@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -96,3 +97,13 @@ def test_a_killed_worker_is_retried_from_its_last_cycle(tmp_path, one_torch_thre
     assert first["first_cycle"] == 0 and 1 <= second["first_cycle"] < LONG_JOB.cycles  # only the running cycle is redone
     key = ("cycle", "n_labelled", "metric", "selected", "learner_seed", "candidates_seed", "sampler_seed")
     assert [[r[k] for k in key] for r in ckpt["records"]] == [[r[k] for k in key] for r in reference.records]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--gpus-per-job", "-1", r"gpus_per_job=-1.0 must be a number >= 0 \(fractions share a GPU\)"),
+    ("--cpus-per-job", "0", r"cpus_per_job=0.0 must be a positive number"),
+])
+def test_bad_resources_per_job_are_one_line_errors(capsys, tmp_path, option, value, message):
+    assert main(["run", "--backend", "ray", option, value, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(f"seqgcn: error: {message}\n", err) and not (tmp_path / "x").exists()

@@ -230,7 +230,7 @@ def runner_from_args(args):
     if args.backend == "local":
         given = [f"--{k.replace('_', '-')}" if k != "address" else "--ray-address" for k, v in ray_only.items() if v is not None]
         if given:
-            raise CLIError(f"{', '.join(given)} only apply to --backend ray")
+            raise CLIError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --backend ray")
         return LocalRunner()
     import_ray()  # not installed -> one line naming the extra
     return RayRunner(**{k: v for k, v in ray_only.items() if v is not None})

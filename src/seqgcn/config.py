@@ -210,10 +210,10 @@ def read_run_config(run_dir) -> ExperimentConfig:
     return ExperimentConfig.from_dict(stored, source=str(path))
 
 
-def config_diff(stored: dict, requested: dict) -> str:
+def config_diff(a: dict, b: dict, *, labels=("stored", "requested")) -> str:
     """The keys whose values differ, as "key: stored A, requested B" (for one-line errors)."""
-    keys = [k for k in {**stored, **requested} if stored.get(k) != requested.get(k)]
-    return ", ".join(f"{k}: stored {stored.get(k)!r}, requested {requested.get(k)!r}" for k in keys)
+    keys = [k for k in {**a, **b} if a.get(k) != b.get(k)]
+    return ", ".join(f"{k}: {labels[0]} {a.get(k)!r}, {labels[1]} {b.get(k)!r}" for k in keys)
 
 
 def check_resume_config(run_dir, config: ExperimentConfig) -> None:

@@ -176,7 +176,7 @@ def combine_runs(run_dirs: list) -> tuple[dict, list]:
         other = {k: v for k, v in meta["config"].items() if k not in PER_RUN_KEYS}
         if other != protocol:
             raise ValueError(f"cannot combine {str(run_dirs[0])!r} and {str(run_dir)!r}: their protocols differ "
-                             f"({config_diff(protocol, other)})")
+                             f"({config_diff(protocol, other, labels=('first run', 'this run'))})")
         for method in dict.fromkeys(r["method"] for r in meta["records"]):
             if method in owner:
                 raise ValueError(f"method {method!r} is in both {str(owner[method])!r} and {str(run_dir)!r}; "
