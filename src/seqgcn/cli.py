@@ -226,14 +226,15 @@ def runner_from_args(args):
     """The backend of `seqgcn run`: LocalRunner, or RayRunner with the --*-per-job and --ray-address options."""
     from seqgcn.runner import LocalRunner, RayRunner, import_ray
 
-    ray_only = {"cpus_per_job": args.cpus_per_job, "gpus_per_job": args.gpus_per_job, "address": args.ray_address}
+    ray_only = {"--cpus-per-job": ("cpus_per_job", args.cpus_per_job), "--gpus-per-job": ("gpus_per_job", args.gpus_per_job),
+                "--ray-address": ("address", args.ray_address)}
+    given = {option: (name, value) for option, (name, value) in ray_only.items() if value is not None}
     if args.backend == "local":
-        given = [f"--{k.replace('_', '-')}" if k != "address" else "--ray-address" for k, v in ray_only.items() if v is not None]
         if given:
             raise CLIError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --backend ray")
         return LocalRunner()
     import_ray()  # not installed -> one line naming the extra
-    return RayRunner(**{k: v for k, v in ray_only.items() if v is not None})
+    return RayRunner(**dict(given.values()))
 
 
 def _cmd_run(args) -> int:
