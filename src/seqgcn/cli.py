@@ -106,6 +106,11 @@ def _cmd_select(args) -> int:
     gcn_only = {"normalization": args.normalization, "margin_rule": args.margin_rule, "epochs": args.epochs}
     method = args.method
     sampler = get_sampler(method)  # validates the name before any work
+    needs = getattr(sampler, "needs", "features")
+    if needs != "features":
+        what = "the training images" if needs == "images" else "the learner's internals (it trains alongside the learner)"
+        raise CLIError(f"{sampler.name} reads {what}, not features, so 'seqgcn select' cannot run it; "
+                       f"use 'seqgcn run --methods {sampler.name}' (add --dataset NAME for your data)")
     for key, value in gcn_only.items():
         if value is not None:
             if not hasattr(sampler, key):
@@ -163,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_select_parser(sub)
     _add_run_parser(sub)
+    from seqgcn.plots import add_plot_parser
+
+    add_plot_parser(sub)
     return parser
 
 
