@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
@@ -108,10 +109,12 @@ def plot_tsne(run_dir, out=None, *, cycles=None, methods=None, trial: int = 0, p
                    Line2D([], [], marker="*", linestyle="", color="grey", markeredgecolor="black", markersize=11, label="newly selected")]
         if classes is not None:
             handles += [Line2D([], [], marker="o", linestyle="", color=plt.cm.tab10(c % 10), label=f"class {c}") for c in classes]
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3 + 2 * len(cycles)), fontsize="small", frameon=False)
+        ncol = min(len(handles), 3 * len(cycles))  # about 1.2 inches per entry
+        fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
+        legend_inches = 0.25 * math.ceil(len(handles) / ncol) + 0.15
         fig.suptitle(f"t-SNE of the learner's features (trial {trial}); colour: "
                      f"{'true class' if classes is not None else 'role'}", fontsize="medium")
-        fig.tight_layout(rect=(0, 0.4 / len(methods) + 0.03, 1, 0.97))
+        fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 0.97))
         path = Path(out) if out is not None else Path(run_dir) / "tsne.png"
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
         try:
@@ -129,7 +132,8 @@ def _run_order(run_dir, methods: set) -> list:
     import json
 
     try:
-        order = list(json.loads((Path(run_dir) / "config.json").read_text()).get("methods", []))
+        stored = json.loads((Path(run_dir) / "config.json").read_text())
+        order = list(stored.get("config", stored).get("methods", []))
     except (OSError, ValueError, AttributeError):
         order = []
     return [m for m in order if m in methods] + sorted(methods - set(order))
