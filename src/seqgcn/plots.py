@@ -90,7 +90,7 @@ def plot_tsne(run_dir, out=None, *, cycles=None, methods=None, trial: int = 0, p
         if missing:
             raise ValueError(f"no saved features for {name} {missing[0]!r} (trial {trial}); saved: {', '.join(map(str, saved))}")
 
-    fig, axes = plt.subplots(len(methods), len(cycles), figsize=(3.6 * len(cycles), 3.4 * len(methods)), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(len(methods), len(cycles), figsize=(max(3.6 * len(cycles), 5.0), 3.4 * len(methods)), dpi=110, squeeze=False)
     classes = None
     try:
         for row, method in enumerate(methods):
@@ -112,8 +112,7 @@ def plot_tsne(run_dir, out=None, *, cycles=None, methods=None, trial: int = 0, p
         ncol = min(len(handles), 3 * len(cycles))  # about 1.2 inches per entry
         fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
         legend_inches = 0.25 * math.ceil(len(handles) / ncol) + 0.15
-        fig.suptitle(f"t-SNE of the learner's features (trial {trial}); colour: "
-                     f"{'true class' if classes is not None else 'role'}", fontsize="medium")
+        fig.suptitle(f"t-SNE of learner features, trial {trial}", fontsize="medium")
         fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 0.97))
         path = Path(out) if out is not None else Path(run_dir) / "tsne.png"
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
