@@ -267,3 +267,24 @@ def test_tsne_command_writes_a_png_from_a_saved_run(tmp_path, capsys):
         plot_tsne(tmp_path, cycles=[7])
     with pytest.raises(ValueError, match=r"no saved features for trial 2 in"):
         plot_tsne(tmp_path, trial=2)
+
+
+# --------------------------------------------------------------------------- FeatProp's k-Medoids
+def test_fasterpam_and_alternate_find_the_true_medoids():
+    pytest.importorskip("kmedoids")
+    from seqgcn.samplers.featprop import fasterpam_medoids, k_medoids, total_distance
+
+    points = torch.tensor([[0.0], [1.0], [2.0], [100.0], [101.0], [105.0]])  # medoids: 1 and 101
+    for medoids in (fasterpam_medoids(points, 2, rng=np.random.default_rng(0)),
+                    k_medoids(points, 2, iterations=10, rng=np.random.default_rng(0))):
+        assert sorted(medoids.tolist()) == [1, 4]
+        assert total_distance(points, medoids) == pytest.approx((1 + 0 + 1) + (1 + 0 + 4))
+
+
+def test_featprop_with_fasterpam_keeps_the_invariants():
+    pytest.importorskip("kmedoids")
+    features = np.random.default_rng(0).random((60, 4)).astype(np.float32)
+    picked = get_sampler("FeatProp(kmedoids=fasterpam)").select(features, LABELLED, 7, candidates=CANDIDATES)
+    check_picks(picked, 7)
+    with pytest.raises(ValueError, match=r"kmedoids='pam' is not one of 'alternate', 'fasterpam'"):
+        get_sampler("FeatProp(kmedoids=pam)")

@@ -35,7 +35,7 @@ def _fail(message: str) -> int:
 
 # --------------------------------------------------------------------------- select
 def _add_select_parser(sub) -> None:
-    from seqgcn.samplers import available_samplers
+    from seqgcn.samplers import available_samplers, sampler_needs
 
     p = sub.add_parser(
         "select",
@@ -46,7 +46,9 @@ def _add_select_parser(sub) -> None:
     p.add_argument("--features", required=True, metavar="F.npy", help="(N, m) float array saved with numpy.save; row i is item i")
     p.add_argument("--labelled", required=True, metavar="L.txt", help="text file of labelled item indices (0-based rows of F), one per line; may be empty for Random, CoreSet and FeatProp")
     p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
-    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(available_samplers())} (default: CoreGCN)")
+    feature_samplers = [m for m in available_samplers() if sampler_needs(m) == "features"]
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers)}, options "
+                   "allowed, e.g. 'UncertainGCN(layers=3)' (default: CoreGCN; VAAL and LearningLoss need 'seqgcn run')")
     p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
     p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same selection")

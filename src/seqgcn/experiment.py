@@ -637,7 +637,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--dataset", metavar="NAME", help=f"dataset name: digits, rotated_digits (regression), cifar10, cifar100, "
                        f"fashionmnist, svhn, icvl, folder (default {d.dataset}: embedded, no files needed)")
     proto.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
-    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
+    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare; a name may carry options, e.g. "
+                       f"\"UncertainGCN(adjacency=eye)\" (default: {' '.join(d.methods)})")
     proto.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
     proto.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
     proto.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
