@@ -21,12 +21,7 @@ from seqgcn.samplers.learning_loss import ranking_loss
 from seqgcn.samplers.vaal import VAE, vaal_sizes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def toy_set(n_train=60, n_test=20, side=8, n_classes=3, seed=0) -> Dataset:
@@ -209,6 +204,9 @@ def test_variant_names_parse():
                               r"weight_decay, weight_unlabelled$"),
     ("UncertainGCN(adjacency=full)", r"method 'UncertainGCN\(adjacency=full\)': adjacency='full' is not one of 'cosine', 'eye', 'ones'$"),
     ("CoreGCN(layers=0)", r"layers=0 must be a positive integer"),
+    ("VAAL(lr=0)", r"method 'VAAL\(lr=0\)': lr=0 must be a number > 0 \(reference: 0.0005\)$"),
+    ("VAAL(passes=2.5)", r"passes must be an integer; got 2.5"),
+    ("LearningLoss(detach_fraction=2)", r"detach_fraction=2 must be a number in \[0, 1\] \(reference: 0.6\)$"),
     ("Random(seed=3)", r"Random has no option 'seed'; its options: none"),
     ("UncertainGCN(layers)", r"option 'layers' is not key=value"),
     ("UncertainGCN(layers=2, layers=3)", r"option 'layers' is given twice"),

@@ -37,6 +37,16 @@ def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+def _run_collecting(body: nn.Sequential, x: torch.Tensor, stage_type: type) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run `body` on x; also return the output of every layer of type `stage_type` (the network's stages)."""
+    stages, h = [], x
+    for layer in body:
+        h = layer(h)
+        if isinstance(layer, stage_type):
+            stages.append(h)
+    return h, stages
+
+
 class SmallCNN(nn.Module):
     """Three 3×3 conv+BN+ReLU blocks, global average pooling, a linear head.
 
@@ -78,11 +88,7 @@ class SmallCNN(nn.Module):
 
     def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``(output, features, [block1, block2, block3])``; each block's output after its ReLU."""
-        stages, h = [], x
-        for layer in self.body:
-            h = layer(h)
-            if isinstance(layer, nn.Sequential):  # a conv block (pools are not stages)
-                stages.append(h)
+        h, stages = _run_collecting(self.body, x, nn.Sequential)  # the conv blocks (pools are not stages)
         feat = h.mean(dim=(2, 3))  # (n, feature_dim)
         return self.head(feat), feat, stages  # (n, n_outputs), (n, feature_dim), 3 × (n, c_k, s_k, s_k)
 
@@ -174,11 +180,7 @@ class VGG11(nn.Module):
 
     def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``(output, features, [pool1, …, pool5])``: the output of each max-pool."""
-        stages, h = [], x
-        for layer in self.body:
-            h = layer(h)
-            if isinstance(layer, nn.MaxPool2d):
-                stages.append(h)
+        h, stages = _run_collecting(self.body, x, nn.MaxPool2d)
         feat = h.mean(dim=(2, 3))  # (n, 512)
         return self.head(feat), feat, stages
 
@@ -225,11 +227,7 @@ class DeepPrior(nn.Module):
 
     def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``(output, features, [conv1, conv2, conv3])``: each convolution's output after its ReLU."""
-        stages, h = [], x
-        for layer in self.body:
-            h = layer(h)
-            if isinstance(layer, nn.ReLU):
-                stages.append(h)
+        h, stages = _run_collecting(self.body, x, nn.ReLU)
         out, feat = self._head(h)
         return out, feat, stages
 

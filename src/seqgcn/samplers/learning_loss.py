@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from seqgcn._validation import check_positive_int
 from seqgcn.samplers.base import Problem
-from seqgcn.samplers.model_based import ModelSampler, top_scores
+from seqgcn.samplers.model_based import ModelSampler, check_number, top_scores
 
 
 class LossPredictionModule(nn.Module):
@@ -98,12 +98,9 @@ class LearningLoss(ModelSampler):
 
     def _check_params(self) -> None:
         check_positive_int(self.hidden, name="hidden")
-        if not (isinstance(self.margin, (int, float)) and self.margin >= 0):
-            raise ValueError(f"margin={self.margin!r} must be a number >= 0 (reference: 1.0)")
-        if not (isinstance(self.weight, (int, float)) and self.weight >= 0):
-            raise ValueError(f"weight={self.weight!r} must be a number >= 0 (reference: 1.0)")
-        if not (isinstance(self.detach_fraction, (int, float)) and 0 <= self.detach_fraction <= 1):
-            raise ValueError(f"detach_fraction={self.detach_fraction!r} must lie in [0, 1] (reference: 0.6)")
+        check_number(self.margin, name="margin", reference=1.0)
+        check_number(self.weight, name="weight", reference=1.0)
+        check_number(self.detach_fraction, name="detach_fraction", high=1.0, reference=0.6)
 
     # -- the Companion hook (seqgcn.learners.base.Companion) --------------------
     def build(self, stage_channels: tuple) -> nn.Module:

@@ -47,6 +47,16 @@ class ModelSampler(Sampler):
         raise NotImplementedError
 
 
+def check_number(value, *, name: str, low: float = 0.0, high: float | None = None, positive: bool = False, reference=None) -> None:
+    """ValueError unless `value` is a real number in [low, high] (> low with `positive`); the message names the reference value."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    ok = ok and (value > low if positive else value >= low) and (high is None or value <= high)
+    if not ok:
+        where = f"> {low:g}" if positive else (f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}")
+        note = f" (reference: {reference})" if reference is not None else ""
+        raise ValueError(f"{name}={value!r} must be a number {where}{note}")
+
+
 def top_scores(problem: Problem, scores: np.ndarray, *, highest: bool) -> np.ndarray:
     """The `budget` candidates with the highest (or lowest) of `scores` (n_candidates,), best first; ties by index."""
     order = np.argsort(-scores if highest else scores, kind="stable")

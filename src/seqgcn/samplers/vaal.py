@@ -55,7 +55,7 @@ from tqdm import tqdm
 from seqgcn._device import resolve_device
 from seqgcn._validation import check_positive_int
 from seqgcn.samplers.base import Problem
-from seqgcn.samplers.model_based import ModelSampler, top_scores
+from seqgcn.samplers.model_based import ModelSampler, check_number, top_scores
 
 SMALL_SIDE = 16  # images up to this side get the scaled-down architecture
 PASSES = {"reference": 100, "small": 3}  # default passes over L ∪ D_S per cycle, by architecture
@@ -159,12 +159,9 @@ class VAAL(ModelSampler):
         if self.passes is not None:
             check_positive_int(self.passes, name="passes")
         check_positive_int(self.batch_size, name="batch_size")
-        for name in ("beta", "adversary_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name}={value!r} must be a number >= 0 (reference: 1.0)")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr <= 0:
-            raise ValueError(f"lr={self.lr!r} must be a positive number (reference: 5e-4)")
+        check_number(self.beta, name="beta", reference=1.0)
+        check_number(self.adversary_weight, name="adversary_weight", reference=1.0)
+        check_number(self.lr, name="lr", positive=True, reference=5e-4)
 
     def _n_items(self, images) -> int:
         self._check_params()
