@@ -109,8 +109,8 @@ class ActiveLearner:
         diagnostics prefixed with ``sampler_``.
         """
         labelled = self.pool.labelled_indices  # (n_labelled,) global
-        needs = getattr(self.sampler, "needs", "features") if select else "features"
-        companion = self.sampler if needs == "learner" else None  # trains alongside the learner (Learning Loss)
+        needs = getattr(self.sampler, "needs", "features")
+        companion = self.sampler if needs == "learner" else None  # trains alongside the learner (Learning Loss), every cycle
         trained = train_and_evaluate(self.learner, labelled, self.targets(labelled), seed=learner_seed, companion=companion)  # I
         record = {"cycle": cycle, **trained, "features_seconds": 0.0, "select_seconds": 0.0}
         if not select:  # the last cycle evaluates only
