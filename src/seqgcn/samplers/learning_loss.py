@@ -72,7 +72,8 @@ class LearningLoss(ModelSampler):
 
     Parameters (keyword-only)
     ----------
-    margin : float, default 1.0      ranking-loss margin
+    ranking_margin : float, default 1.0
+        Ranking-loss margin (named apart from UncertainGCN's ``margin``, which a run's ``--margin`` sets).
     weight : float, default 1.0      weight of the ranking loss in the step loss
     detach_fraction : float, default 0.6
         Inputs are detached after this fraction of the epochs (reference: 120 of 200).
@@ -87,9 +88,9 @@ class LearningLoss(ModelSampler):
     name = "LearningLoss"
     needs = "learner"
 
-    def __init__(self, *, margin: float = 1.0, weight: float = 1.0, detach_fraction: float = 0.6, hidden: int = 128,
+    def __init__(self, *, ranking_margin: float = 1.0, weight: float = 1.0, detach_fraction: float = 0.6, hidden: int = 128,
                  seed: int = 0, device: str = "cpu"):
-        self.margin = margin
+        self.ranking_margin = ranking_margin
         self.weight = weight
         self.detach_fraction = detach_fraction
         self.hidden = hidden
@@ -98,7 +99,7 @@ class LearningLoss(ModelSampler):
 
     def _check_params(self) -> None:
         check_positive_int(self.hidden, name="hidden")
-        check_number(self.margin, name="margin", reference=1.0)
+        check_number(self.ranking_margin, name="ranking_margin", reference=1.0)
         check_number(self.weight, name="weight", reference=1.0)
         check_number(self.detach_fraction, name="detach_fraction", high=1.0, reference=0.6)
 
@@ -116,7 +117,7 @@ class LearningLoss(ModelSampler):
         return epoch > int(self.detach_fraction * epochs)
 
     def loss(self, predicted: torch.Tensor, item_losses: torch.Tensor) -> torch.Tensor:
-        return self.weight * ranking_loss(predicted, item_losses, margin=self.margin)
+        return self.weight * ranking_loss(predicted, item_losses, margin=self.ranking_margin)
 
     # -- selection -------------------------------------------------------------
     def _n_items(self, learner) -> int:
