@@ -120,7 +120,12 @@ class ActiveLearner:
         t2 = time.perf_counter()
         candidates = self.pool.draw_candidates(self.subset, rng, among=self.pool_among)  # D_S, global
         features = self._global_features(candidates, labelled) if needs == "features" or self.keep_view else None  # II
-        source = {"features": features, "images": self._images() if needs == "images" else None, "learner": self.learner}[needs]
+        if needs == "images":
+            source = self._images()  # (n_items, c, h, w), VAAL
+        elif needs == "learner":
+            source = self.learner  # trained with the sampler's module in I, Learning Loss
+        else:
+            source = features  # (n_items, d), rows of D_S ∪ L filled
         t3 = time.perf_counter()
         picked = self.sampler.select(source, labelled, self.budget, candidates=candidates)  # III + IV
         t4 = time.perf_counter()

@@ -55,11 +55,11 @@ def ranking_loss(predicted: torch.Tensor, item_losses: torch.Tensor, *, margin: 
     predicted, item_losses : (B,). The true losses are detached here.
     """
     half = predicted.shape[0] // 2
+    if half == 0:
+        return predicted.sum() * 0.0  # keeps the graph: backward() still works
     diff_p = (predicted - predicted.flip(0))[:half]  # (half,) p_i − p_{B−1−i}
     diff_l = (item_losses - item_losses.flip(0)).detach()[:half]  # (half,)
-    sign = torch.where(diff_l > 0, 1.0, -1.0).to(diff_p.dtype)
-    if half == 0:
-        return predicted.sum() * 0.0
+    sign = torch.where(diff_l > 0, 1.0, -1.0).to(diff_p.dtype)  # +1 where item i's true loss is larger
     return torch.clamp(margin - sign * diff_p, min=0.0).mean()
 
 
