@@ -286,3 +286,21 @@ def test_featprop_with_fasterpam_keeps_the_invariants():
     check_picks(picked, 7)
     with pytest.raises(ValueError, match=r"kmedoids='pam' is not one of 'alternate', 'fasterpam'"):
         get_sampler("FeatProp(kmedoids=pam)")
+
+
+def test_keep_view_holds_what_the_sampler_saw_and_round_trips(tmp_path):
+    ds = toy_set()
+    learner = TorchLearner(ds, LearnerConfig(epochs=1, batch_size=20, device="cpu"), seed=0)
+    al = ActiveLearner(learner, get_sampler("CoreSet"), GroundTruthOracle(ds), PoolState(ds.n_train), budget=4, subset=15,
+                       keep_view=True)
+    labelled = al.label_seed(10, np.random.default_rng(0))
+    record = al.step(0, learner_seed=1, rng=np.random.default_rng(2))
+    view = al.last_view
+    assert np.array_equal(view["labelled"], np.sort(labelled)) and view["candidates"].size == 15
+    assert np.array_equal(view["nodes"], np.concatenate([view["candidates"], view["labelled"]]))
+    assert view["selected"].tolist() == record["selected"] and set(record["selected"]) <= set(view["candidates"].tolist())
+    assert np.allclose(view["features"], learner.features(view["nodes"]), atol=1e-6)
+    assert np.array_equal(view["truth"], ds.y_train[view["nodes"]])
+    save_view(tmp_path, view, trial=0, method="CoreSet", cycle=0)
+    loaded = load_views(tmp_path)[("CoreSet", 0)]
+    assert loaded.keys() == {*view, "trial"} and all(np.array_equal(loaded[k], v) for k, v in view.items())
