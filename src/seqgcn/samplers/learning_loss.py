@@ -108,7 +108,7 @@ class LearningLoss(ModelSampler):
         """A fresh loss-prediction module on `stage_channels`, weights from `seed`; kept as ``module_``."""
         self._check_params()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
+            torch.default_generator.manual_seed(int(self.seed))  # CPU only: CUDA generators stay untouched
             self.module_ = LossPredictionModule(stage_channels, self.hidden)
         return self.module_
 

@@ -185,7 +185,7 @@ class VAAL(ModelSampler):
         c, side = x_cand.shape[1], x_cand.shape[2]
         sizes = vaal_sizes(side)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
+            torch.default_generator.manual_seed(int(self.seed))  # CPU only: CUDA generators stay untouched
             vae = VAE(c, side, sizes["channels"], sizes["z"]).to(dev)
             disc = discriminator(sizes["z"], sizes["hidden"]).to(dev)
         gen = torch.Generator(device=dev)
