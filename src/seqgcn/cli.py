@@ -35,7 +35,7 @@ def _fail(message: str) -> int:
 
 # --------------------------------------------------------------------------- select
 def _add_select_parser(sub) -> None:
-    from seqgcn.samplers import available_samplers
+    from seqgcn.samplers import available_samplers, sampler_needs
 
     p = sub.add_parser(
         "select",
@@ -46,7 +46,9 @@ def _add_select_parser(sub) -> None:
     p.add_argument("--features", required=True, metavar="F.npy", help="(N, m) float array saved with numpy.save; row i is item i")
     p.add_argument("--labelled", required=True, metavar="L.txt", help="text file of labelled item indices (0-based rows of F), one per line; may be empty for Random, CoreSet and FeatProp")
     p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
-    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(available_samplers())} (default: CoreGCN)")
+    feature_samplers = [m for m in available_samplers() if sampler_needs(m) == "features"]
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers)}, options "
+                   "allowed, e.g. 'UncertainGCN(layers=3)' (default: CoreGCN; VAAL and LearningLoss need 'seqgcn run')")
     p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
     p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same selection")
@@ -106,6 +108,11 @@ def _cmd_select(args) -> int:
     gcn_only = {"normalization": args.normalization, "margin_rule": args.margin_rule, "epochs": args.epochs}
     method = args.method
     sampler = get_sampler(method)  # validates the name before any work
+    needs = getattr(sampler, "needs", "features")
+    if needs != "features":
+        what = "the training images" if needs == "images" else "the learner's internals (it trains alongside the learner)"
+        raise CLIError(f"{sampler.name} reads {what}, not features, so 'seqgcn select' cannot run it; "
+                       f"use 'seqgcn run --methods {sampler.name}' (add --dataset NAME for your data)")
     for key, value in gcn_only.items():
         if value is not None:
             if not hasattr(sampler, key):
@@ -163,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_select_parser(sub)
     _add_run_parser(sub)
+    from seqgcn.plots import add_plot_parser
+
+    add_plot_parser(sub)
     return parser
 
 

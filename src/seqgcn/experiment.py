@@ -45,7 +45,9 @@ per trial).
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import io
 import json
 import os
 import platform
@@ -88,6 +90,7 @@ class ExperimentConfig:
     subset: int | None = 500             # items in the random candidate subset D_S (None: the whole unlabelled pool)
     seed: int = 0                        # base seed; every other seed is derived from it
     device: str = "cpu"                  # "cpu" | "cuda" | "auto", for the learner and the sampler
+    save_features: bool = False          # keep, per trial/method/cycle, what the sampler saw (features/*.npz; `seqgcn plot tsne`)
     # -- learner (→ LearnerConfig)
     arch: str = "auto"                   # learner network ("auto": by dataset)
     epochs: int = 30                     # learner epochs per cycle
@@ -347,6 +350,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         the real and pool rows when ``config.pool_dataset`` is set.
     """
     from seqgcn.loop import ActiveLearner, GroundTruthOracle
+    from seqgcn.plots import save_view
     from seqgcn.pool import PoolState
     from seqgcn.report import summarize, summary_table
     from seqgcn.samplers import get_sampler
@@ -388,7 +392,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         for j in range(next_job, len(jobs)):
             trial, method = jobs[j]
             al = ActiveLearner(learner, None, oracle, PoolState(dataset.n_train), budget=config.budget,
-                               subset=config.subset, pool_among=pool_among)
+                               subset=config.subset, pool_among=pool_among, keep_view=config.save_features)
             if active is not None and active["job"] == j:
                 al.load_state_dict(active["state"])
                 first = active["next_cycle"]
@@ -404,6 +408,8 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
                 rec = al.step(cycle, learner_seed=seeds["learner_seed"], rng=np.random.default_rng(seeds["candidates_seed"]),
                               select=cycle < config.cycles - 1)
                 records.append({"method": method, "trial": trial, **rec, **seeds})
+                if al.last_view is not None and rec["selected"]:  # --save-features
+                    save_view(run_dir, al.last_view, trial=trial, method=method, cycle=cycle)
                 last = cycle == config.cycles - 1
                 _write_json(run_dir / CHECKPOINT, {
                     "format": FORMAT_VERSION, "records": records, "next_job": j + 1 if last else j,
@@ -580,13 +586,15 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
              f"# dataset: {json.dumps(meta['dataset'], default=_json_default)}",
              f"# seeds: {json.dumps(meta['seeds'])}",
              ",".join(columns)]
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")  # quotes cells such as "UncertainGCN(adjacency=eye, layers=3)"
     for r in records:
         cells = []
         for c in columns:
             v = r.get(c, "")
             cells.append(" ".join(map(str, v)) if c == "selected" else (repr(v) if isinstance(v, float) else str(v)))
-        lines.append(",".join(cells))
-    write_atomic(paths["results.csv"], "\n".join(lines) + "\n")
+        writer.writerow(cells)
+    write_atomic(paths["results.csv"], "\n".join(lines) + "\n" + rows.getvalue())
 
     if upper_bound:
         write_atomic(paths["summary.txt"], f"{table}\n")
@@ -604,7 +612,8 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
 
 # --------------------------------------------------------------------------- CLI
 _CLI_FIELDS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir", "upper_bound", "methods", "trials", "cycles",
-               "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device", "seed")
+               "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device", "seed",
+               "save_features")
 
 
 def _subset_arg(text: str):
@@ -628,7 +637,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--dataset", metavar="NAME", help=f"dataset name: digits, rotated_digits (regression), cifar10, cifar100, "
                        f"fashionmnist, svhn, icvl, folder (default {d.dataset}: embedded, no files needed)")
     proto.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
-    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
+    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare; a name may carry options, e.g. "
+                       f"\"UncertainGCN(adjacency=eye)\" (default: {' '.join(d.methods)})")
     proto.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
     proto.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
     proto.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
@@ -657,6 +667,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                       "learner once per trial on the whole training set (real + pool with --pool-dataset) and report "
                       "the test metric, mean ± std over trials")
     mode.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
+    mode.add_argument("--save-features", action="store_true", default=None, help="save, per trial, method and cycle, the "
+                      "features the sampler saw and the labelled / candidate / selected items (RUN_DIR/features/*.npz, "
+                      "compressed) for `seqgcn plot tsne RUN_DIR`")
     mode.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
     mode.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "
                       "command-line options override it; it may also set the other ExperimentConfig fields "
