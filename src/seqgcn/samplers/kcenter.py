@@ -30,8 +30,15 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
     centres : (k, d) initial centres (the labelled items); may be empty (k = 0), in
         which case the first pick is a random point (drawn from `generator`).
     Returns positions into `points`, in the order picked.
+
+    The choices do not depend on a positive common factor of points and centres,
+    so both are first divided by their largest |value|: squared distances then
+    stay within [0, 4·d], with no overflow (|x| ≳ 1e19 in float32) and no underflow.
     """
     n = points.shape[0]
+    peak = max(float(points.abs().max()), float(centres.abs().max()) if centres.numel() else 0.0)
+    if peak > 0.0:
+        points, centres = points / peak, centres / peak
     if centres.shape[0] > 0:
         min_d2 = _sq_dists_to_set(points, centres)  # (n,)
     else:
