@@ -15,7 +15,9 @@ with log-sigmoid so that log(0) never happens. Since A X does not change across
 epochs, it is computed once and the first layer costs one (N, m)·(m, hidden)
 product per step. For the 2-layer GCN the gradients are written out by hand and
 computed in blocks of rows (`two_layer_step`, tested equal to autograd); the
-1- and 3-layer ablations use autograd.
+1- and 3-layer ablations use autograd. The number of CPU threads of the steps
+is chosen by timing them (`seqgcn.samplers._threads.StepThreads`), so that a
+core busy with other work slows a selection in proportion, not 10–20×.
 
 UncertainGCN picks the candidates whose score is closest to s_margin
 (reference code, ``margin_rule="closest"``). The paper's eq. 7 literally reads
@@ -42,6 +44,7 @@ from tqdm import tqdm
 from seqgcn._device import resolve_device
 from seqgcn._validation import check_choice, check_positive_int, check_probability
 from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
+from seqgcn.samplers._threads import StepThreads
 from seqgcn.samplers.base import Problem, Sampler
 from seqgcn.samplers.kcenter import k_center_greedy
 
@@ -275,7 +278,8 @@ class _GCNSampler(Sampler):
         no_dropout = [torch.ones(nodes.size, self.hidden, device=device)] if self.dropout == 0 and self.layers == 2 else None
         steps = tqdm(range(self.epochs), desc=f"{self.name} GCN on {nodes.size:,} nodes", unit="step",
                      disable=not self.progress, leave=False)
-        for _ in steps:
+
+        def train_step() -> float:
             masks = dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device) if self.dropout > 0 else no_dropout
             opt.zero_grad()
             if self.layers == 2:  # the paper's GCN: hand-written gradients, blocked for cache
@@ -286,6 +290,11 @@ class _GCNSampler(Sampler):
                 loss_t.backward()
                 loss = float(loss_t.detach())
             opt.step()
+            return loss
+
+        with StepThreads(device) as threads:  # as many CPU threads as are fast now (see samplers/_threads.py)
+            for _ in steps:
+                loss = threads.run(train_step)
 
         with torch.no_grad():
             logits, first = gcn_forward(ax, adj, params, None)
@@ -300,6 +309,7 @@ class _GCNSampler(Sampler):
             "discrimination_accuracy": float((predicted == is_labelled).float().mean()),
             "n_nodes": int(nodes.size),
             "gcn_seconds": time.perf_counter() - start,
+            "cpu_threads": threads.chosen[-1],  # the thread count of the last training step
         }
         return nodes, logits, first
 

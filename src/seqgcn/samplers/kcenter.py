@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqgcn.samplers._threads import StepThreads
+
 _BLOCK_ELEMS = 1 << 24  # largest (rows × centres) distance block held at once (64 MB in float32)
 
 
@@ -45,7 +47,8 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
         min_d2 = torch.full((n,), float("inf"), dtype=points.dtype, device=points.device)
     p_sq = (points * points).sum(1)  # (n,)
     picked = np.empty(budget, dtype=np.int64)
-    for i in range(budget):
+
+    def pick(i: int) -> None:
         if centres.shape[0] == 0 and i == 0:
             j = int(torch.randint(n, (1,), generator=generator).item())
         else:
@@ -55,4 +58,8 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
         d2 = (p_sq - 2.0 * (points @ new) + p_sq[j]).clamp_min_(0.0)  # (n,)
         torch.minimum(min_d2, d2, out=min_d2)
         min_d2[j] = -1.0  # never pick twice, even among exact duplicates
+
+    with StepThreads(points.device) as threads:  # each pick is a few short parallel ops: time them (see _threads.py)
+        for i in range(budget):
+            threads.run(lambda: pick(i))
     return picked
