@@ -5,9 +5,9 @@ so a region lasts as long as its slowest thread. When another process keeps a
 core busy, the thread that shares that core arrives late (by a scheduler time
 slice, milliseconds), and GNU OpenMP's spin-waiting threads burn the CPU they
 wait for. A GCN training step is about forty short regions, so one busy core of
-two made a selection 10–20× slower (measured on 2 cores beside a busy loop:
-30 steps at N = 5,500 took 13.2 s with 2 threads and 1.5 s with 1; idle, both
-about 1 s). The wait policy can only be set by environment variables read when
+two made a selection 10–20× slower (measured on a shared 2-core machine beside
+a busy loop: 30 steps at N = 5,500 took 13.2 s with 2 threads and 1.5 s with 1;
+without the busy loop both took about 1 s). The wait policy can only be set by environment variables read when
 torch loads, so the fix is here: time the steps, use the thread count that is
 fastest now.
 
