@@ -126,8 +126,8 @@ def worker(args) -> None:
         torch.set_num_threads(fixed)
         init = step_threads.StepThreads.__init__
 
-        def fixed_init(self, device="cpu"):
-            init(self, device)
+        def fixed_init(self, device="cpu", **kwargs):
+            init(self, device, **kwargs)
             self.options = [fixed]
 
         step_threads.StepThreads.__init__ = fixed_init

@@ -1,6 +1,5 @@
 """Issue 11, sampler side: CoreGCN's embedding, scale invariance, the duplicate guard."""
 
-import time
 import warnings
 
 import numpy as np
@@ -201,11 +200,13 @@ def two_threads():
 
 @pytest.mark.parametrize("slow_threads,expected", [(2, 1), (1, 2)])
 def test_step_threads_keeps_the_count_that_is_fast_now(two_threads, slow_threads, expected):
+    clock = [0.0]  # simulated seconds: real sleeps are not reliable on a busy machine
+
     def step():  # 10 ms with the slow count (as under a busy core), 0.5 ms otherwise
-        time.sleep(1e-2 if torch.get_num_threads() == slow_threads else 5e-4)
+        clock[0] += 1e-2 if torch.get_num_threads() == slow_threads else 5e-4
         return torch.get_num_threads()
 
-    with StepThreads("cpu") as threads:
+    with StepThreads("cpu", clock=lambda: clock[0]) as threads:
         seen = [threads.run(step) for _ in range(12)]
     assert threads.chosen[:3] == [1, 2, 1]  # warm-up with one thread, then one timed step per candidate
     assert seen[3:] == [expected] * 9 and threads.chosen[3:] == [expected] * 9
@@ -214,12 +215,13 @@ def test_step_threads_keeps_the_count_that_is_fast_now(two_threads, slow_threads
 
 def test_step_threads_times_again_when_the_load_changes(two_threads):
     load = {"busy": False}
+    clock = [0.0]  # simulated seconds
 
     def step():  # two threads are fast while idle, one thread is fast while "busy"
         fast = (torch.get_num_threads() == 1) == load["busy"]
-        time.sleep(5e-4 if fast else 1.2e-2)
+        clock[0] += 5e-4 if fast else 1.2e-2
 
-    with StepThreads("cpu") as threads:
+    with StepThreads("cpu", clock=lambda: clock[0]) as threads:
         for i in range(20):
             load["busy"] = i >= 8
             threads.run(step)

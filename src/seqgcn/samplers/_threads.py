@@ -41,7 +41,8 @@ class StepThreads:
     `chosen` lists the thread count of each step (for tests and benchmarks).
     """
 
-    def __init__(self, device: torch.device | str = "cpu"):
+    def __init__(self, device: torch.device | str = "cpu", *, clock=time.perf_counter):
+        self.clock = clock  # seconds; tests pass a simulated one
         self.initial = torch.get_num_threads()
         on_cpu = torch.device(device).type == "cpu"
         self.options = sorted({self.initial, max(1, self.initial - 1), 1}, reverse=True) if on_cpu else [self.initial]
@@ -93,6 +94,6 @@ class StepThreads:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         self.chosen.append(threads)
-        start = time.perf_counter()
+        start = self.clock()
         result = step()
-        return result, time.perf_counter() - start
+        return result, self.clock() - start
