@@ -26,7 +26,12 @@ k-Medoids on P, alternating (Voronoi iteration, as scikit-learn-extra's
             `_MAX_CLUSTER` (2,000) members score every member against a random
             sample of 2,000 members (an unbiased estimate of the sum), so a
             cluster costs at most O(size·2,000·m) time; within-cluster distances
-            are computed in blocks of rows.
+            are computed in blocks of rows. Costs within a relative 1e-4 of the
+            smallest count as tied (a 2-member cluster always ties) and the
+            lowest position among them wins, so float rounding (e.g. of the
+            features' scale) cannot flip the choice. The costs are computed in
+            float64 on coordinates centred on the cluster's mean: in float32 the
+            square root of a rounded squared distance near 0 is off by ~1e-3.
 
 The alternation stops after `iterations` rounds or when no medoid changes. A
 cluster that ends empty (possible only with duplicate points) is refilled with
@@ -54,6 +59,7 @@ from seqgcn.samplers.base import Problem, Sampler
 _BLOCK_ELEMS = 1 << 24  # largest (rows × columns) distance block held at once (64 MB in float32)
 KMEDOIDS = ("alternate", "fasterpam")
 _MAX_CLUSTER = 2000  # larger clusters score their members against a sample of this many members
+_TIE_RTOL = 1e-4  # member costs this close count as a tie (e.g. the two members of a 2-point cluster)
 
 
 def _block_rows(n_cols: int) -> int:
@@ -158,8 +164,11 @@ def k_medoids(points: torch.Tensor, k: int, *, iterations: int, rng: np.random.G
             ref = members if members.size <= _MAX_CLUSTER else rng.choice(members, _MAX_CLUSTER, replace=False)
             member_t = torch.from_numpy(members).to(points.device)
             ref_t = torch.from_numpy(ref).to(points.device)
-            cost = _sum_dists(points[member_t], points[ref_t])  # (size,)
-            new[c] = members[int(torch.argmin(cost))]
+            pts = points[member_t].double()  # (size, d)
+            centre = pts.mean(0)  # distances do not move with the origin; near it, |x|² − 2x·y + |y|² cancels less
+            cost = _sum_dists(pts - centre, points[ref_t].double() - centre)  # (size,)
+            near_best = cost <= cost.min() * (1.0 + _TIE_RTOL)  # (size,) ties within float rounding
+            new[c] = members[int(torch.nonzero(near_best)[0])]  # the lowest position among them
         empty = np.flatnonzero(new < 0)
         if empty.size:  # refill with the candidates farthest from their medoid
             taken = np.zeros(n, dtype=bool)
@@ -204,6 +213,7 @@ class FeatProp(Sampler):
     """
 
     name = "FeatProp"
+    scale_invariance = "rows"  # nodes are L2-normalised rows: a positive factor per row changes nothing
 
     def __init__(self, *, hops: int = 2, iterations: int = 10, normalization: str = "column", kmedoids: str = "alternate",
                  seed: int = 0, device: str = "cpu"):
