@@ -154,6 +154,7 @@ def _add_run_parser(sub) -> None:
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     from seqgcn import __version__
+    from seqgcn.labelling.cli import add_labelling_commands
 
     parser = _OneLineParser(
         prog="seqgcn",
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_select_parser(sub)
     _add_run_parser(sub)
+    add_labelling_commands(sub)  # query, import-labels, labelstudio (seqgcn.labelling.cli)
     return parser
 
 
