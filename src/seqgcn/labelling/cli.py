@@ -86,6 +86,8 @@ def _add_query_parser(sub) -> None:
     p.add_argument("--classes", metavar="A,B,...", help="class names to offer in the Label Studio config besides those labelled so far")
     p.add_argument("--image-url", default="embed", metavar="PREFIX", help="how Label Studio tasks show the images: 'embed' "
                    "(default: PNG data URIs, no file server needed) or a URL prefix such as http://localhost:8000/")
+    p.add_argument("--gcn-epochs", type=int, default=None, metavar="N", help="GCN training steps of the GCN samplers "
+                   "(default: the sampler's own, 200 as in the reference code)")
     p.add_argument("--skip-unreadable", action="store_true", help="leave out (and list) images that cannot be decoded "
                    "instead of stopping")
     _add_learner_arguments(p)
@@ -113,6 +115,7 @@ def cmd_query(args) -> int:
     result = run_query(args.images, args.labels, budget=args.budget, method=args.method, test_labels=args.test_labels,
                        image_size=args.image_size, subset=args.subset, seed=args.seed,
                        learner_config=_with_progress(learner_config, progress), device=args.device,
+                       sampler_params={} if args.gcn_epochs is None else {"epochs": args.gcn_epochs},
                        skip_unreadable=args.skip_unreadable, progress=progress)
     for path in result.skipped:
         print(f"seqgcn: warning: skipped unreadable image {path!r}", file=sys.stderr)
@@ -271,10 +274,10 @@ def cmd_push(args) -> int:
         raise ValueError(f"batch {args.batch!r} names image {unknown[0]!r}, which is not in {args.images!r}")
     classes = set(read_labels(args.labels, images=images).values())
     classes |= {c.strip() for c in (args.classes or "").split(",") if c.strip()}
-    config = label_config(sorted(classes))
+    label_config(sorted(classes))  # no class at all: ask for --classes before connecting
     tasks = label_studio_tasks(args.images, batch, image_url=args.image_url)
     client = labelstudio.connect(args.url, args.api_key)
-    project_id, added = labelstudio.push(client, args.project, tasks, config)
+    project_id, added, classes = labelstudio.push(client, args.project, tasks, classes)
     print(f"Label Studio project {args.project!r} (id {project_id}) at {args.url}: {added} new task(s), "
           f"{len(batch) - added} already there; classes: {', '.join(sorted(classes))}")
     return 0

@@ -61,12 +61,15 @@ def read_labels(path, *, images: set | None = None, what: str = "labels file") -
 def append_labels(path, rows) -> None:
     """Append `rows` of (path, label) to the labels CSV (created with its header if missing), atomically."""
     path = Path(path)
-    old = path.read_text() if path.exists() else ""
+    old = ""
+    if path.exists():
+        with open(path, newline="") as fh:  # keep the file's own line endings
+            old = fh.read()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if not old:
         writer.writerow(HEADER)
-    elif not old.endswith("\n"):
+    elif not old.endswith(("\n", "\r")):
         buf.write("\n")
     writer.writerows(rows)
     try:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 
-from seqgcn.labelling.exports import PATH_KEY
+import xml.etree.ElementTree as ET
+
+from seqgcn.labelling.exports import CHOICE_NAME, PATH_KEY, label_config
 from seqgcn.labelling.labels import answers_from_tasks
 
 INSTALL_HINT = "pip install seqgcn[labelstudio]"
@@ -34,19 +36,24 @@ def connect(url: str, api_key: str):
     return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
 
 
-def push(client, title: str, tasks: list[dict], config: str) -> tuple[int, int]:
-    """Create or update project `title` with labelling `config` and add the `tasks` it lacks; return (project id, tasks added)."""
+def push(client, title: str, tasks: list[dict], classes) -> tuple[int, int, list]:
+    """Create or update project `title` and add the `tasks` it lacks; return (project id, tasks added, classes offered).
+
+    The labelling config offers `classes` plus the classes an existing project already offers (none is ever dropped).
+    """
     with _api_errors(client):
         project = find_project(client, title)
         if project is None:
-            project = client.projects.create(title=title, label_config=config)
+            classes = sorted(set(classes))
+            project = client.projects.create(title=title, label_config=label_config(classes))
         else:
-            client.projects.update(id=project.id, label_config=config)
+            classes = sorted(set(classes) | set(_offered(project.label_config)))
+            client.projects.update(id=project.id, label_config=label_config(classes))
         have = {task.data.get(PATH_KEY) for task in client.tasks.list(project=project.id) if task.data}
         new = [t for t in tasks if t["data"][PATH_KEY] not in have]
         if new:
             client.projects.import_tasks(id=project.id, request=new)
-    return int(project.id), len(new)
+    return int(project.id), len(new), classes
 
 
 def pull(client, title: str) -> list:
@@ -69,6 +76,16 @@ def find_project(client, title: str):
         if project.title == title:
             return project
     return None
+
+
+def _offered(config: str | None) -> list:
+    """The Choice values under seqgcn's Choices tag of a labelling config (empty when it cannot be read)."""
+    try:
+        root = ET.fromstring(config or "")
+    except ET.ParseError:
+        return []
+    return [c.get("value") for tag in root.iter("Choices") if tag.get("name") == CHOICE_NAME
+            for c in tag.iter("Choice") if c.get("value")]
 
 
 class _api_errors:
