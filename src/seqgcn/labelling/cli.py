@@ -39,7 +39,7 @@ def _add_project_arguments(p, *, image_size: bool = False) -> None:
 
 def _add_learner_arguments(p) -> None:
     """The learner options of `seqgcn run`, defaults from `ExperimentConfig`."""
-    from seqgcn.experiment import LR_BY_OPTIMIZER, ExperimentConfig
+    from seqgcn.experiment import LR_BY_OPTIMIZER, ExperimentConfig, _subset_arg
 
     d = ExperimentConfig()
     g = p.add_argument_group("learner (as in seqgcn run)")
@@ -52,18 +52,7 @@ def _add_learner_arguments(p) -> None:
                    f"for sgd, {LR_BY_OPTIMIZER['adam']:g} for adam)")
     g.add_argument("--device", choices=["cpu", "cuda", "auto"], default=d.device, help=f"where the learner and the sampler run (default {d.device})")
     g.add_argument("--seed", type=int, default=d.seed, metavar="N", help=f"random seed (default {d.seed}); same inputs and seed, same batch")
-    g.add_argument("--subset", type=_subset, default=d.subset, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
-
-
-def _subset(text: str):
-    import argparse
-
-    if text.lower() in ("all", "none"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+    g.add_argument("--subset", type=_subset_arg, default=d.subset, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
 
 
 # --------------------------------------------------------------------------- query
