@@ -6,15 +6,15 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a hidden temporary file next to `path`, then rename it over `path` (atomic on POSIX).
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (str, or bytes written as they are) to a hidden temporary file next to `path`, then rename it over `path` (atomic on POSIX).
 
     On failure the temporary file is removed and the OSError propagates; `path` is untouched.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w") as fh:
+        with open(tmp, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

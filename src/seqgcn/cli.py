@@ -161,6 +161,8 @@ def _add_run_parser(sub) -> None:
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     from seqgcn import __version__
+    from seqgcn.labelling.cli import add_labelling_commands
+    from seqgcn.plots import add_plot_parser
 
     parser = _OneLineParser(
         prog="seqgcn",
@@ -170,9 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_select_parser(sub)
     _add_run_parser(sub)
-    from seqgcn.plots import add_plot_parser
-
-    add_plot_parser(sub)
+    add_plot_parser(sub)  # plot tsne (seqgcn.plots)
+    add_labelling_commands(sub)  # query, import-labels, labelstudio (seqgcn.labelling.cli)
     return parser
 
 
