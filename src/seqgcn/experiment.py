@@ -608,8 +608,9 @@ _CLI_FIELDS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir",
 
 
 def _subset_arg(text: str):
+    """An integer, or "all" (kept as text: None would read as "not given" in `config_from_args`; `from_dict` maps it)."""
     if text.lower() in ("all", "none"):
-        return None
+        return "all"
     try:
         return int(text)
     except ValueError:
