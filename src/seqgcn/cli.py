@@ -7,6 +7,7 @@ nothing is written in that case.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -87,11 +88,36 @@ def _read_features(path: str) -> np.ndarray:
             if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
                 raise CLIError(f"features file {path!r} is not a .npy file (no NumPy header); save the (N, m) array with numpy.save")
             fh.seek(0)
+            _check_npy_size(fh, path)
             return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise CLIError(f"features file {path!r} does not exist") from None
     except (OSError, ValueError, EOFError) as exc:
         raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None  # main makes it one line
+
+
+def _check_npy_size(fh, path: str) -> None:
+    """Refuse a .npy whose header claims more data than the file holds (numpy would try to allocate it all first).
+
+    Reads the header only and leaves `fh` at the start; a stream that cannot seek is left to numpy.
+    """
+    if not fh.seekable():
+        return
+    fmt = np.lib.format
+    reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(fmt.read_magic(fh))
+    if reader is None:  # format 3.0 (utf-8 field names): left to numpy
+        fh.seek(0)
+        return
+    shape, _, dtype = reader(fh)
+    if dtype.hasobject:  # np.load refuses it (allow_pickle=False) with its own one-line message
+        fh.seek(0)
+        return
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = os.fstat(fh.fileno()).st_size - fh.tell()
+    fh.seek(0)
+    if claimed > held:
+        raise CLIError(f"features file {path!r} is truncated or corrupt: its header claims shape {shape} of {dtype} "
+                       f"({claimed} bytes) but the file holds {held} bytes of data")
 
 
 def _cmd_select(args) -> int:
