@@ -33,7 +33,9 @@ the seed set is drawn from the real rows, candidates only from the pool rows,
 and the learner is tested on the real test set. An upper bound with a pool
 trains on the whole joined (real + pool) training set.
 
-Run directory: ``config.json`` (written first), ``checkpoint.json`` (rewritten
+Run directory: ``.seqgcn.lock`` (locked while a run works in the directory, so
+that a second run into it, fresh or resumed, stops with an error naming the
+holder), ``config.json`` (written first), ``checkpoint.json`` (rewritten
 atomically after every cycle: completed records, the position, the pool state and
 oracle answers of the (trial, method) in progress), and at the end
 ``results.json`` (provenance, the resolved learner settings, the records, the
@@ -59,6 +61,7 @@ import numpy as np
 
 from seqgcn._config_validation import validate_config
 from seqgcn._io import write_atomic
+from seqgcn._lock import RunDirLock
 
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.json"
@@ -299,18 +302,25 @@ def _new_run_dir(dataset: str) -> Path:
     return path
 
 
-def _prepare_run_dir(path: Path, *, resume: bool) -> None:
-    if resume:
-        return
-    if path.exists() and ((path / CONFIG).exists() or (path / CHECKPOINT).exists()):
-        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+def _claim_run_dir(path: Path, *, resume: bool) -> RunDirLock:
+    """Create the run directory (fresh run) and take its lock (`seqgcn._lock`): one run per directory.
+
+    The checks for an earlier run in the directory happen under the lock, so two runs
+    started together into one directory cannot both pass them.
+    """
+    if not resume:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        lock = RunDirLock(path).acquire()
     except OSError as exc:
         raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
+    if not resume and ((path / CONFIG).exists() or (path / CHECKPOINT).exists()):
+        lock.release()
+        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+    return lock
 
 
 def _one_line(exc: BaseException) -> str:
@@ -345,12 +355,13 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         Global indices the seed set, resp. the candidates, may come from (e.g. a
         real seed set and a synthetic pool). Default: the whole training set, or
         the real and pool rows when ``config.pool_dataset`` is set.
-    """
-    from seqgcn.loop import ActiveLearner, GroundTruthOracle
-    from seqgcn.pool import PoolState
-    from seqgcn.report import summarize, summary_table
-    from seqgcn.samplers import get_sampler
 
+    Raises
+    ------
+    ValueError
+        On a bad config or input (before anything is written), and when another run
+        holds the run directory's lock (`seqgcn._lock.RunDirLock`: one run per directory).
+    """
     _check_config(config)
     if resume:
         if out_dir is None:
@@ -369,12 +380,23 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     learner_config = config.learner_config(dataset.task)
     learner = learner_factory(dataset, learner_config)  # checks the learner settings
     run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
-    _prepare_run_dir(run_dir, resume=resume)
-    meta = _provenance(config, dataset, learner, learner_config)
-    if not resume:  # a resumed run keeps its config.json (read_run_config required it)
-        _write_json(run_dir / CONFIG, meta)
-    if config.upper_bound:
-        return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
+    with _claim_run_dir(run_dir, resume=resume):
+        meta = _provenance(config, dataset, learner, learner_config)
+        if not resume:  # a resumed run keeps its config.json (read_run_config required it)
+            _write_json(run_dir / CONFIG, meta)
+        if config.upper_bound:
+            return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
+        return _run_active_learning(config, run_dir, meta, dataset, learner, seed_among, pool_among, resume=resume,
+                                    progress=progress)
+
+
+def _run_active_learning(config: ExperimentConfig, run_dir: Path, meta: dict, dataset, learner, seed_among, pool_among,
+                         *, resume: bool, progress: bool) -> ExperimentResult:
+    """Every (trial, method) for `config.cycles` cycles, a checkpoint after each cycle; then the results files."""
+    from seqgcn.loop import ActiveLearner, GroundTruthOracle
+    from seqgcn.pool import PoolState
+    from seqgcn.report import summarize, summary_table
+    from seqgcn.samplers import get_sampler
 
     ckpt = _read_checkpoint(run_dir, config) if resume else None
     records = ckpt["records"] if ckpt else []
