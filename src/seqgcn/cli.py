@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgcn._io import StorageError, write_atomic
+
 EXIT_USAGE = 2
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NPY_MAGIC = b"\x93NUMPY"
@@ -145,22 +147,13 @@ def _cmd_select(args) -> int:
     picked = sampler.select(features, labelled, args.budget, candidates=candidates)
     text = "".join(f"{i}\n" for i in picked)
     if args.out:
-        _write_atomic(Path(args.out), text)
+        write_atomic(Path(args.out), text)
     else:
         sys.stdout.write(text)
     if args.diagnostics and getattr(sampler, "diagnostics_", None):
         for key, value in sampler.diagnostics_.items():
             print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}", file=sys.stderr)
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from seqgcn._io import write_atomic
-
-    try:
-        write_atomic(path, text)
-    except OSError as exc:
-        raise CLIError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------- run
@@ -200,7 +193,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except (CLIError, ValueError, TypeError) as exc:
+    except (CLIError, ValueError, TypeError, StorageError) as exc:  # StorageError: disk full, read-only, no permission
         return _fail(" ".join(str(exc).split()))  # the one-line contract holds for any message
     except KeyboardInterrupt:
         print("seqgcn: interrupted", file=sys.stderr)

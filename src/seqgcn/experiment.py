@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import platform
@@ -302,7 +303,7 @@ def _new_run_dir(dataset: str) -> Path:
     return path
 
 
-def _claim_run_dir(path: Path, *, resume: bool) -> RunDirLock:
+def _claim_run_dir(path: Path, config: ExperimentConfig, *, resume: bool) -> RunDirLock:
     """Create the run directory (fresh run) and take its lock (`seqgcn._lock`): one run per directory.
 
     The checks for an earlier run in the directory happen under the lock, so two runs
@@ -317,10 +318,34 @@ def _claim_run_dir(path: Path, *, resume: bool) -> RunDirLock:
         lock = RunDirLock(path).acquire()
     except OSError as exc:
         raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
-    if not resume and ((path / CONFIG).exists() or (path / CHECKPOINT).exists()):
-        lock.release()
-        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+    if not resume:
+        try:
+            _check_no_earlier_run(path, config)
+        except ValueError:
+            lock.release()
+            raise
     return lock
+
+
+def _check_no_earlier_run(path: Path, config: ExperimentConfig) -> None:
+    """A fresh run may not write into another run's directory.
+
+    One exception: a directory with only ``config.json`` (a run that stopped before
+    its first cycle: disk full, interrupted) is taken over by a rerun with the same
+    config; with another config the error says how to go on.
+    """
+    if (path / CHECKPOINT).exists() or (path / "results.json").exists():
+        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+    if not (path / CONFIG).exists():
+        return
+    try:
+        stored = read_run_config(path)
+    except ValueError:
+        stored = None
+    if stored != config:
+        diff = f"with another config ({_config_diff(stored, config)})" if stored is not None else "with an unreadable config"
+        raise ValueError(f"output dir {str(path)!r} holds {CONFIG} of a run that stopped before its first cycle, {diff}; "
+                         f"rerun with that config, delete {str(path / CONFIG)!r}, or choose another --out")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -380,7 +405,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     learner_config = config.learner_config(dataset.task)
     learner = learner_factory(dataset, learner_config)  # checks the learner settings
     run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
-    with _claim_run_dir(run_dir, resume=resume):
+    with _claim_run_dir(run_dir, config, resume=resume):
         meta = _provenance(config, dataset, learner, learner_config)
         if not resume:  # a resumed run keeps its config.json (read_run_config required it)
             _write_json(run_dir / CONFIG, meta)
@@ -657,8 +682,10 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
     note = ("AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range; "
             f"in the metric's unit, {direction}")
     write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
-    plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=f"{label}, {direction}",
+    png = io.BytesIO()  # drawn in memory, then written like every other file (atomic; storage errors in one place)
+    plot_learning_curves(records, png, scale=scale, metric_name=f"{label}, {direction}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
+    write_atomic(paths["learning_curve.png"], png.getvalue())
     return paths
 
 
