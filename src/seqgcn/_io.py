@@ -9,6 +9,7 @@ error (exit code 2).
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -40,3 +41,38 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         except OSError:
             pass
         raise StorageError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+
+
+def write_output(path, data: str) -> None:
+    """Write a user-named output file, keeping what kind of thing `path` is.
+
+    - a new path or a regular file: replaced atomically (`write_atomic`);
+    - a symlink (to a regular file, or dangling): its target is replaced atomically,
+      the link itself stays;
+    - anything else (a named pipe, a device such as /dev/stdout or /dev/null, any path
+      under /dev or /proc): written through, appending as a shell's ``>>`` would (on a
+      fresh ``>`` redirect that is the whole content), never replaced by a regular file.
+
+    Raises `StorageError` naming `path` on failure.
+    """
+    path = Path(path)
+    if not _is_special(path):
+        write_atomic(Path(os.path.realpath(path)), data)
+        return
+    try:
+        with open(path, "a") as fh:
+            fh.write(data)
+            fh.flush()
+    except OSError as exc:
+        raise StorageError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+
+
+def _is_special(path: Path) -> bool:
+    """True for devices, pipes and sockets (following symlinks), and for any path under /dev or /proc."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):  # /dev/stdout -> /proc/self/fd/1 -> the shell's redirect
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # does not exist (or a dangling link): a new regular file
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgcn._io import StorageError, write_atomic
+from seqgcn._io import StorageError, write_output
 
 EXIT_USAGE = 2
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -51,7 +51,10 @@ def _add_select_parser(sub) -> None:
     p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
     p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(available_samplers())} (default: CoreGCN)")
     p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
-    p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout")
+    p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout ('-': stdout). "
+                   "A regular file is replaced atomically (through a symlink: the link's target is replaced, the link "
+                   "stays); a named pipe or a device (/dev/stdout, /dev/null) is written through; one of the input "
+                   "files or a directory is refused")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same selection")
     p.add_argument("--normalization", choices=["column", "row"], default=None, help="GCN adjacency normalisation: 'column' (reference code, default) or 'row' (paper eq. 4)")
     p.add_argument("--margin-rule", choices=["closest", "farthest"], default=None, help="UncertainGCN: pick scores closest to s_margin (reference code, default) or farthest (paper eq. 7 literal)")
@@ -98,6 +101,19 @@ def _read_features(path: str) -> np.ndarray:
         raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None  # main makes it one line
 
 
+def _check_out(args) -> None:
+    """Refuse an --out that is a directory or one of the (regular) input files, which writing would destroy."""
+    if not args.out or args.out == "-":
+        return
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out!r} is a directory; give a file path")
+    inputs = {"--features": args.features, "--labelled": args.labelled, "--candidates": args.candidates}
+    for option, given in inputs.items():
+        if given and os.path.isfile(given) and os.path.exists(args.out) and os.path.samefile(given, args.out):
+            raise CLIError(f"--out {args.out!r} is the {option} file {given!r}; writing there would destroy it; "
+                           "choose another --out")
+
+
 def _check_npy_size(fh, path: str) -> None:
     """Refuse a .npy whose header claims more data than the file holds (numpy would try to allocate it all first).
 
@@ -125,6 +141,7 @@ def _check_npy_size(fh, path: str) -> None:
 def _cmd_select(args) -> int:
     from seqgcn.samplers import get_sampler
 
+    _check_out(args)  # before any work: a bad --out fails fast
     features = _read_features(args.features)
     labelled = _read_index_file(args.labelled, name="labelled")
     candidates = _read_index_file(args.candidates, name="candidates") if args.candidates else None
@@ -146,8 +163,8 @@ def _cmd_select(args) -> int:
     sampler = get_sampler(method, **params)
     picked = sampler.select(features, labelled, args.budget, candidates=candidates)
     text = "".join(f"{i}\n" for i in picked)
-    if args.out:
-        write_atomic(Path(args.out), text)
+    if args.out and args.out != "-":
+        write_output(args.out, text)
     else:
         sys.stdout.write(text)
     if args.diagnostics and getattr(sampler, "diagnostics_", None):
