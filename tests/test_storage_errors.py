@@ -49,7 +49,7 @@ def one_line_error(capsys, argv) -> str:
 
 
 def leftovers(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp"))
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp")) if d.exists() else []
 
 
 @pytest.mark.parametrize("name, code", [(n, c) for n, c in zip(RUN_FILES, list(ERRORS) * 2)])
@@ -72,16 +72,26 @@ def test_select_out(fail_writing, capsys, tmp_path, code):
     assert leftovers(tmp_path) == [] and not (tmp_path / "picked.txt").exists()
 
 
-def test_a_run_that_failed_before_its_first_cycle_can_be_rerun(fail_writing, monkeypatch, capsys, tmp_path):
-    out = tmp_path / "run"
+def test_a_run_that_failed_before_its_first_cycle_leaves_nothing(fail_writing, capsys, tmp_path):
     fail_writing("checkpoint.json", errno.ENOSPC)
-    one_line_error(capsys, ["run", *QUICK, "--out", out])
-    assert (out / "config.json").is_file() and not (out / "checkpoint.json").exists()
+    one_line_error(capsys, ["run", *QUICK, "--out", tmp_path / "run"])
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    one_line_error(capsys, ["run", *QUICK, "--out", tmp_path / "mine"])  # a directory it did not make stays
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_a_run_killed_before_its_first_cycle_can_be_rerun(capsys, tmp_path):
+    out, done = tmp_path / "run", tmp_path / "done"
+    assert main(["run", *QUICK, "--out", str(done)]) == 0
+    out.mkdir()
+    (out / "config.json").write_bytes((done / "config.json").read_bytes())  # what a SIGKILL before cycle 0 leaves
+    capsys.readouterr()
     err = one_line_error(capsys, ["run", *QUICK, "--seed", "5", "--out", out])  # another config: told how to go on
     assert err == (f"seqgcn: error: output dir '{out}' holds config.json of a run that stopped before its first cycle, "
                    f"with another config (seed: stored 0, requested 5); rerun with that config, "
                    f"delete '{out / 'config.json'}', or choose another --out")
-    fail_writing("none", 0)  # the disk has room again
     assert main(["run", *QUICK, "--out", str(out)]) == 0, capsys.readouterr().err  # the same config takes it over
     assert json.loads((out / "results.json").read_text())["config"]["seed"] == 0
 

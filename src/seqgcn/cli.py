@@ -210,7 +210,8 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except (CLIError, ValueError, TypeError, StorageError) as exc:  # StorageError: disk full, read-only, no permission
+    # StorageError: disk full, read-only, no permission; FloatingPointError: training diverged (lr too high)
+    except (CLIError, ValueError, TypeError, StorageError, FloatingPointError) as exc:
         return _fail(" ".join(str(exc).split()))  # the one-line contract holds for any message
     except KeyboardInterrupt:
         print("seqgcn: interrupted", file=sys.stderr)

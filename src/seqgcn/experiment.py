@@ -62,7 +62,7 @@ import numpy as np
 
 from seqgcn._config_validation import validate_config
 from seqgcn._io import write_atomic
-from seqgcn._lock import RunDirLock
+from seqgcn._lock import LOCK_FILE, RunDirLock
 
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.json"
@@ -405,14 +405,39 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     learner_config = config.learner_config(dataset.task)
     learner = learner_factory(dataset, learner_config)  # checks the learner settings
     run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
+    created, had_lock = not run_dir.exists(), (run_dir / LOCK_FILE).exists()
     with _claim_run_dir(run_dir, config, resume=resume):
-        meta = _provenance(config, dataset, learner, learner_config)
-        if not resume:  # a resumed run keeps its config.json (read_run_config required it)
-            _write_json(run_dir / CONFIG, meta)
-        if config.upper_bound:
-            return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
-        return _run_active_learning(config, run_dir, meta, dataset, learner, seed_among, pool_among, resume=resume,
-                                    progress=progress)
+        try:
+            meta = _provenance(config, dataset, learner, learner_config)
+            if not resume:  # a resumed run keeps its config.json (read_run_config required it)
+                _write_json(run_dir / CONFIG, meta)
+            if config.upper_bound:
+                return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
+            return _run_active_learning(config, run_dir, meta, dataset, learner, seed_among, pool_among,
+                                        resume=resume, progress=progress)
+        except BaseException:
+            if not resume:
+                _undo_fresh_start(run_dir, created=created, had_lock=had_lock)
+            raise
+
+
+def _undo_fresh_start(run_dir: Path, *, created: bool, had_lock: bool) -> None:
+    """A fresh run that fails before its first checkpoint leaves nothing: its config.json, lock file and directory go.
+
+    Only what it made goes: an existing directory and an existing lock file stay.
+
+    (A run killed outright cannot clean up; `_check_no_earlier_run` lets a rerun take such a directory over.)
+    """
+    if (run_dir / CHECKPOINT).exists():
+        return
+    try:
+        (run_dir / CONFIG).unlink(missing_ok=True)
+        if not had_lock:
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if created:
+            run_dir.rmdir()  # only if empty
+    except OSError:
+        pass
 
 
 def _run_active_learning(config: ExperimentConfig, run_dir: Path, meta: dict, dataset, learner, seed_among, pool_among,
