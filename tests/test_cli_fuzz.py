@@ -16,28 +16,18 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from seqgcn.cli import main
 from seqgcn.samplers import available_samplers
+from test_learners import _one_thread  # noqa: F401  (autouse: hundreds of tiny GCN and learner runs, one thread each)
 
 # derandomize: the same examples on every CI run, so its time is predictable and a failure reproduces
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 N_ROWS = 24
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Hundreds of tiny GCN and learner runs: with one thread they are not slowed by a busy machine's other cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 junk_text = st.sampled_from(["", "x", "-1", "1e3", "nan", "inf", "0x10", " 3", "3.5", "all", "ÿ", "--", "-", "9" * 25])
@@ -195,32 +185,41 @@ def snapshot(d: Path) -> dict:
     return {str(p.relative_to(d)): p.stat().st_mtime_ns for p in d.rglob("*") if p.is_file()}
 
 
-def check_failure(code, err, before, d):
-    assert code == 2, f"exit {code}: {err}"
-    assert err.count("\n") == 1 and err.startswith("seqgcn: error: "), err
-    assert snapshot(d) == before, "a failed command left files behind"
+@contextlib.contextmanager
+def example(argv, files, *, prepare=None):
+    """Run `seqgcn ARGV` in a fresh directory holding `files`; yield (dir, exit code, stdout) for the test's checks.
+
+    A failure must be exit 2, one `seqgcn: error:` line, no new files; a success must leave the inputs untouched.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        materialise(d, files)
+        if prepare is not None:
+            prepare(d)
+        before, inputs = snapshot(d), {p: p.read_bytes() for p in d.iterdir() if p.is_file()}
+        code, out, err = call(argv, d)
+        event(f"exit {code}")  # pytest --hypothesis-show-statistics: how many examples got through
+        if code != 0:
+            assert code == 2, f"exit {code}: {err}"
+            assert err.count("\n") == 1 and err.startswith("seqgcn: error: "), err
+            assert snapshot(d) == before, "a failed command left files behind"
+        else:
+            assert all(p.read_bytes() == data for p, data in inputs.items()), "an input file was overwritten"
+        yield d, code, out
 
 
 @settings(FUZZ, max_examples=150)
 @given(select_case())
 def test_fuzz_select(case):
     argv, files = case
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        materialise(d, files)
-        before, inputs = snapshot(d), {p: p.read_bytes() for p in d.iterdir()}
-        code, out, err = call(argv, d)
-        event(f"exit {code}")  # pytest --hypothesis-show-statistics: how many examples got through
+    with example(argv, files) as (d, code, out):
         if code != 0:
-            check_failure(code, err, before, d)
             return
-        assert all(p.read_bytes() == data for p, data in inputs.items()), "an input file was overwritten"
-        budget = int(argv[argv.index("--budget") + 1])
-        target = argv[argv.index("--out") + 1] if "--out" in argv else "-"
-        text = out if target == "-" else ("" if target == "/dev/null" else (d / target).read_text())
+        budget = int(last_value(argv, "--budget"))
+        target = last_value(argv, "--out") if "--out" in argv else "-"
         if target != "/dev/null":
-            picks = [int(x) for x in text.split()]
-            assert len(picks) == budget == len(set(picks)) and all(0 <= i < N_ROWS for i in picks), text
+            picks = [int(x) for x in (out if target == "-" else (d / target).read_text()).split()]
+            assert len(picks) == budget == len(set(picks)) and all(0 <= i < N_ROWS for i in picks), picks
 
 
 RECORDED = [("--trials", "trials", int), ("--cycles", "cycles", int), ("--seed-size", "seed_size", int),
@@ -230,25 +229,27 @@ RECORDED = [("--trials", "trials", int), ("--cycles", "cycles", int), ("--seed-s
             ("--arch", "arch", str), ("--dataset", "dataset", str), ("--preset", "preset", str)]
 
 
+def something_to_resume(d: Path) -> None:
+    assert call(BASE_RUN, d)[0] == 0
+
+
 @settings(FUZZ, max_examples=70)
 @given(run_case())
 def test_fuzz_run(case):
     argv, files = case
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        materialise(d, files)
-        if "--resume" in argv and argv[argv.index("--resume") + 1] == "run":  # something to resume
-            assert call(BASE_RUN, d)[0] == 0
-        before = snapshot(d)
-        code, out, err = call(argv, d)
-        event(f"exit {code}")  # pytest --hypothesis-show-statistics: how many examples got through
+    resumes = "--resume" in argv and argv[argv.index("--resume") + 1] == "run"
+    with example(argv, files, prepare=something_to_resume if resumes else None) as (d, code, out):
         if code != 0:
-            check_failure(code, err, before, d)
             return
-        out_dir = d / argv[argv.index("--resume" if "--resume" in argv else "--out") + 1]
+        out_dir = d / last_value(argv, "--resume" if "--resume" in argv else "--out")
         results = json.loads((out_dir / "results.json").read_text())
         assert results["records"] and "results:" in out
-        for option, name, parse in RECORDED:  # what the command line said (its last word wins) is what was run
+        for option, name, parse in RECORDED:  # what the command line said is what was run
             if option in argv:
-                given = argv[len(argv) - 1 - argv[::-1].index(option) + 1]
+                given = last_value(argv, option)
                 assert results["config"][name] == parse(given), (option, given, results["config"][name])
+
+
+def last_value(argv: list, option: str) -> str:
+    """The word after the last `option` in `argv`: argparse keeps the last of a repeated option."""
+    return argv[len(argv) - argv[::-1].index(option)]
