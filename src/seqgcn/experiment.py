@@ -33,7 +33,9 @@ the seed set is drawn from the real rows, candidates only from the pool rows,
 and the learner is tested on the real test set. An upper bound with a pool
 trains on the whole joined (real + pool) training set.
 
-Run directory: ``config.json`` (written first), ``checkpoint.json`` (rewritten
+Run directory: ``.seqgcn.lock`` (locked while a run works in the directory, so
+that a second run into it, fresh or resumed, stops with an error naming the
+holder), ``config.json`` (written first), ``checkpoint.json`` (rewritten
 atomically after every cycle: completed records, the position, the pool state and
 oracle answers of the (trial, method) in progress), and at the end
 ``results.json`` (provenance, the resolved learner settings, the records, the
@@ -59,8 +61,9 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgcn._config_validation import validate_config
 from seqgcn._io import write_atomic
-from seqgcn._validation import check_positive_int
+from seqgcn._lock import LOCK_FILE, RunDirLock
 
 CHECKPOINT = "checkpoint.json"
 CONFIG = "config.json"
@@ -122,6 +125,8 @@ class ExperimentConfig:
         """
         from seqgcn.presets import preset
 
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a mapping of option: value, got {type(values).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
         clean = {}
         for key, value in values.items():
@@ -134,7 +139,12 @@ class ExperimentConfig:
             if not isinstance(name, str):
                 raise ValueError(f"{source}: preset={name!r} must be a preset name")
             clean = {**preset(name), **clean}  # unknown name -> ValueError listing the known presets
-        return cls(**clean)
+        config = cls(**clean)
+        try:
+            validate_config(config)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        return config
 
     def learner_config(self, task: str):
         """The LearnerConfig for a dataset of `task`; settings left at None are chosen here, and only here.
@@ -176,8 +186,11 @@ LR_BY_OPTIMIZER = {"sgd": 0.05, "adam": 1e-3}  # sgd: the digits demo's; adam: t
 
 
 def _coerce(name: str, value, spec: dataclasses.Field, source: str):
-    """Config-file values as the field expects them: lists → tuples, numbers written as text → float."""
-    if isinstance(value, list):
+    """Config-file values as the field expects them: lists → tuples (for the list fields), numbers written as text → float.
+
+    Anything else is left as it is for `validate_config` to judge (so a message shows the value as written).
+    """
+    if isinstance(value, list) and name in ("methods", "milestones"):
         return tuple(value)
     if name == "methods" and isinstance(value, str):
         return (value,)
@@ -215,24 +228,14 @@ def derive_seed(base: int, purpose: str, *keys) -> int:
 
 # --------------------------------------------------------------------------- validation
 def _check_config(config: ExperimentConfig) -> None:
+    """Every field's type and range (`validate_config`), then what needs several fields or the sampler registry."""
     from seqgcn.samplers import get_sampler
 
-    for name in ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size"):
-        check_positive_int(getattr(config, name), name=name)
-    if config.subset is not None and (isinstance(config.subset, bool) or not isinstance(config.subset, int) or config.subset < config.budget):
+    validate_config(config)
+    if config.subset is not None and config.subset < config.budget:
         raise ValueError(f"subset={config.subset!r} must be an integer >= budget={config.budget} (or None for the whole pool)")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ValueError(f"seed={config.seed!r} must be a non-negative integer")
-    if config.device not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"device={config.device!r} must be one of 'cpu', 'cuda', 'auto'")
-    if not config.methods or not all(isinstance(m, str) for m in config.methods):
-        raise ValueError(f"methods={list(config.methods)!r} must be a non-empty list of method names")
-    if len(set(config.methods)) != len(config.methods):
-        raise ValueError(f"methods={list(config.methods)!r} names a method twice")
     for method in config.methods:
         get_sampler(method)  # unknown name -> ValueError listing the known ones
-    if not isinstance(config.upper_bound, bool):
-        raise ValueError(f"upper_bound={config.upper_bound!r} must be true or false")
     if config.pool_data_dir is not None and config.pool_dataset is None:
         raise ValueError(f"pool_data_dir={config.pool_data_dir!r} is set but pool_dataset is not; add --pool-dataset NAME")
 
@@ -302,18 +305,49 @@ def _new_run_dir(dataset: str) -> Path:
     return path
 
 
-def _prepare_run_dir(path: Path, *, resume: bool) -> None:
-    if resume:
-        return
-    if path.exists() and ((path / CONFIG).exists() or (path / CHECKPOINT).exists()):
-        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+def _claim_run_dir(path: Path, config: ExperimentConfig, *, resume: bool) -> RunDirLock:
+    """Create the run directory (fresh run) and take its lock (`seqgcn._lock`): one run per directory.
+
+    The checks for an earlier run in the directory happen under the lock, so two runs
+    started together into one directory cannot both pass them.
+    """
+    if not resume:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        lock = RunDirLock(path).acquire()
     except OSError as exc:
         raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None
+    if not resume:
+        try:
+            _check_no_earlier_run(path, config)
+        except ValueError:
+            lock.release()
+            raise
+    return lock
+
+
+def _check_no_earlier_run(path: Path, config: ExperimentConfig) -> None:
+    """A fresh run may not write into another run's directory.
+
+    One exception: a directory with only ``config.json`` (a run that stopped before
+    its first cycle: disk full, interrupted) is taken over by a rerun with the same
+    config; with another config the error says how to go on.
+    """
+    if (path / CHECKPOINT).exists() or (path / "results.json").exists():
+        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
+    if not (path / CONFIG).exists():
+        return
+    try:
+        stored = read_run_config(path)
+    except ValueError:
+        stored = None
+    if stored != config:
+        diff = f"with another config ({_config_diff(stored, config)})" if stored is not None else "with an unreadable config"
+        raise ValueError(f"output dir {str(path)!r} holds {CONFIG} of a run that stopped before its first cycle, {diff}; "
+                         f"rerun with that config, delete {str(path / CONFIG)!r}, or choose another --out")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -348,13 +382,13 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         Global indices the seed set, resp. the candidates, may come from (e.g. a
         real seed set and a synthetic pool). Default: the whole training set, or
         the real and pool rows when ``config.pool_dataset`` is set.
-    """
-    from seqgcn.loop import ActiveLearner, GroundTruthOracle
-    from seqgcn.plots import save_view
-    from seqgcn.pool import PoolState
-    from seqgcn.report import summarize, summary_table
-    from seqgcn.samplers import get_sampler
 
+    Raises
+    ------
+    ValueError
+        On a bad config or input (before anything is written), and when another run
+        holds the run directory's lock (`seqgcn._lock.RunDirLock`: one run per directory).
+    """
     _check_config(config)
     if resume:
         if out_dir is None:
@@ -373,14 +407,51 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     learner_config = config.learner_config(dataset.task)
     learner = learner_factory(dataset, learner_config)  # checks the learner settings
     run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
-    _prepare_run_dir(run_dir, resume=resume)
-    meta = _provenance(config, dataset, learner, learner_config)
-    if not resume:  # a resumed run keeps its config.json (read_run_config required it)
-        _write_json(run_dir / CONFIG, meta)
-    if config.upper_bound:
-        return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
+    created, had_lock = not run_dir.exists(), (run_dir / LOCK_FILE).exists()
+    with _claim_run_dir(run_dir, config, resume=resume):
+        try:
+            meta = _provenance(config, dataset, learner, learner_config)
+            if not resume:  # a resumed run keeps its config.json (read_run_config required it)
+                _write_json(run_dir / CONFIG, meta)
+            if config.upper_bound:
+                return _run_upper_bound(config, run_dir, meta, dataset, learner, resume=resume, progress=progress)
+            return _run_active_learning(config, run_dir, meta, dataset, learner, seed_among, pool_among,
+                                        resume=resume, progress=progress)
+        except BaseException:
+            if not resume:
+                _undo_fresh_start(run_dir, created=created, had_lock=had_lock)
+            raise
 
-    ckpt = _read_checkpoint(run_dir) if resume else None
+
+def _undo_fresh_start(run_dir: Path, *, created: bool, had_lock: bool) -> None:
+    """A fresh run that fails before its first checkpoint leaves nothing: its config.json, lock file and directory go.
+
+    Only what it made goes: an existing directory and an existing lock file stay.
+
+    (A run killed outright cannot clean up; `_check_no_earlier_run` lets a rerun take such a directory over.)
+    """
+    if (run_dir / CHECKPOINT).exists():
+        return
+    try:
+        (run_dir / CONFIG).unlink(missing_ok=True)
+        if not had_lock:
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if created:
+            run_dir.rmdir()  # only if empty
+    except OSError:
+        pass
+
+
+def _run_active_learning(config: ExperimentConfig, run_dir: Path, meta: dict, dataset, learner, seed_among, pool_among,
+                         *, resume: bool, progress: bool) -> ExperimentResult:
+    """Every (trial, method) for `config.cycles` cycles, a checkpoint after each cycle; then the results files."""
+    from seqgcn.loop import ActiveLearner, GroundTruthOracle
+    from seqgcn.plots import save_view
+    from seqgcn.pool import PoolState
+    from seqgcn.report import summarize, summary_table
+    from seqgcn.samplers import get_sampler
+
+    ckpt = _read_checkpoint(run_dir, config) if resume else None
     records = ckpt["records"] if ckpt else []
     next_job = ckpt["next_job"] if ckpt else 0
     active = ckpt["active"] if ckpt else None
@@ -394,7 +465,11 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
             al = ActiveLearner(learner, None, oracle, PoolState(dataset.n_train), budget=config.budget,
                                subset=config.subset, pool_among=pool_among, keep_view=config.save_features)
             if active is not None and active["job"] == j:
-                al.load_state_dict(active["state"])
+                try:
+                    al.load_state_dict(active["state"])
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                    raise ValueError(f"checkpoint {str(run_dir / CHECKPOINT)!r} is damaged: its pool state cannot be "
+                                     f"restored ({_one_line(exc)}); rerun into a new --out") from None
                 first = active["next_cycle"]
             else:
                 al.label_seed(config.seed_size, _seed_set_rng(config, trial), seed_among=seed_among)
@@ -454,7 +529,7 @@ def _run_upper_bound(config: ExperimentConfig, run_dir: Path, meta: dict, datase
     from seqgcn.loop import GroundTruthOracle, train_and_evaluate
     from seqgcn.report import summarize_upper_bound, upper_bound_table
 
-    ckpt = _read_checkpoint(run_dir) if resume else None
+    ckpt = _read_checkpoint(run_dir, config) if resume else None
     records = ckpt["records"] if ckpt else []
     everything = np.arange(dataset.n_train)  # (n_train,) global rows
     targets = GroundTruthOracle(dataset).label(everything)
@@ -500,7 +575,8 @@ def _load_data(config: ExperimentConfig, seed_among, pool_among):
     return combined.dataset, combined.seed_among, combined.pool_among
 
 
-def _read_checkpoint(run_dir: Path) -> dict | None:
+def _read_checkpoint(run_dir: Path, config: ExperimentConfig) -> dict | None:
+    """The checkpoint of `run_dir` (None if there is none), checked against `config` (`_check_checkpoint`)."""
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
@@ -508,9 +584,42 @@ def _read_checkpoint(run_dir: Path) -> dict | None:
         ckpt = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read checkpoint {str(path)!r}: {_one_line(exc)}") from None
-    if ckpt.get("format") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {str(path)!r} has format {ckpt.get('format')!r}; this seqgcn reads format {FORMAT_VERSION}")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT_VERSION:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"checkpoint {str(path)!r} has format {found!r}; this seqgcn reads format {FORMAT_VERSION}")
+    problem = _check_checkpoint(ckpt, config)
+    if problem:
+        raise ValueError(f"checkpoint {str(path)!r} is damaged: {problem}; rerun into a new --out")
     return ckpt
+
+
+def _check_checkpoint(ckpt: dict, config: ExperimentConfig) -> str | None:
+    """What is wrong with the shape of a checkpoint (None: nothing), before any of it is used.
+
+    records: one dict per finished cycle (per trial in upper-bound mode) with the
+    summary's keys; next_job: the (trial, method) pair to run next; active: None, or
+    the pair in progress with its next cycle and its pool state (a dict).
+    """
+    records, next_job, active = ckpt.get("records"), ckpt.get("next_job"), ckpt.get("active", "missing")
+    n_jobs = config.trials if config.upper_bound else config.trials * len(config.methods)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return "'records' is not a list of records"
+    numbers_ok = all(isinstance(r.get(k), int) and not isinstance(r.get(k), bool) for r in records for k in ("trial", "cycle", "n_labelled"))
+    if not numbers_ok or not all(isinstance(r.get("metric"), (int, float)) and r.get("method") in (*config.methods, UPPER_BOUND)
+                                 for r in records):
+        return "a record lacks its method, trial, cycle, n_labelled or metric"
+    if not isinstance(next_job, int) or isinstance(next_job, bool) or not 0 <= next_job <= n_jobs:
+        return f"'next_job' is {next_job!r}, not a job number in [0, {n_jobs}]"
+    if active is None:
+        done = next_job * (1 if config.upper_bound else config.cycles)
+    elif (isinstance(active, dict) and active.get("job") == next_job and isinstance(active.get("state"), dict)
+          and isinstance(active.get("next_cycle"), int) and 1 <= active["next_cycle"] < config.cycles):
+        done = next_job * config.cycles + active["next_cycle"]
+    else:
+        return f"'active' is {_one_line(repr(active))[:80]}, not the job in progress"
+    if len(records) != done:
+        return f"it holds {len(records)} records where its position says {done} cycles are done"
+    return None
 
 
 def _progress_bar(total: int, initial: int, *, enabled: bool):
@@ -605,8 +714,10 @@ def _write_results(run_dir: Path, meta: dict, records: list, summary: dict, tabl
     note = ("AUBC = trapezoid area under the mean-height learning curve over labelled items, divided by the x-range; "
             f"in the metric's unit, {direction}")
     write_atomic(paths["summary.txt"], f"{table}\n\n{aubc}\n{note}\n")
-    plot_learning_curves(records, paths["learning_curve.png"], scale=scale, metric_name=f"{label}, {direction}",
+    png = io.BytesIO()  # drawn in memory, then written like every other file (atomic; storage errors in one place)
+    plot_learning_curves(records, png, scale=scale, metric_name=f"{label}, {direction}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
+    write_atomic(paths["learning_curve.png"], png.getvalue())
     return paths
 
 
@@ -617,8 +728,9 @@ _CLI_FIELDS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir",
 
 
 def _subset_arg(text: str):
+    """An integer, or "all" (kept as text: None would read as "not given" in `config_from_args`; `from_dict` maps it)."""
     if text.lower() in ("all", "none"):
-        return None
+        return "all"
     try:
         return int(text)
     except ValueError:
@@ -709,7 +821,9 @@ def config_from_args(args) -> tuple[ExperimentConfig, str | None]:
     out = file_values.pop("out", None)
     given = {**{str(k).replace("-", "_"): v for k, v in file_values.items()},
              **{k: getattr(args, k) for k in _CLI_FIELDS if getattr(args, k, None) is not None}}
-    source = f"config file {args.config!r}" if args.config else "options"
+    if args.config:  # the file's own values first, so that an error names the file only when the file is wrong
+        ExperimentConfig.from_dict(file_values, source=f"config file {args.config!r}")
+    source = "command line"
     if args.resume is None:
         return ExperimentConfig.from_dict(given, source=source), args.out if args.out is not None else out
     if args.out is not None:
