@@ -16,13 +16,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from seqgcn.cli import main
 from seqgcn.samplers import available_samplers
-from test_learners import _one_thread  # noqa: F401  (autouse: hundreds of tiny GCN and learner runs, one thread each)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: hundreds of tiny GCN and learner runs, one thread each
 
 # derandomize: the same examples on every CI run, so its time is predictable and a failure reproduces
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)

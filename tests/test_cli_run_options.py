@@ -30,6 +30,7 @@ OPTIONS = {
     "--pool-dataset": (["folder"], "pool_dataset", "folder"),
     "--pool-data-dir": (["/pool/dir"], "pool_data_dir", "/pool/dir"),
     "--upper-bound": ([], "upper_bound", True),
+    "--save-features": ([], "save_features", True),
 }
 
 

@@ -19,6 +19,7 @@ BAD = [
     ("pool_dataset", "", r"pool_dataset='' must be a non-empty name"),
     ("pool_data_dir", 1.5, r"pool_data_dir=1.5 must be a non-empty name"),
     ("upper_bound", "yes", r"upper_bound='yes' must be true or false"),
+    ("save_features", 1, r"save_features=1 must be true or false"),
     ("methods", [], r"methods=\[\] must be a non-empty list of method names"),
     ("methods", [1, 2], r"methods=\[1, 2\] must be a non-empty list of method names"),
     ("methods", ["Random", "Random"], r"methods=\['Random', 'Random'\] names a method twice"),

@@ -25,8 +25,9 @@ def validate_config(config) -> None:
     for name in OPTIONAL_TEXTS:
         _check_text(name, getattr(config, name), optional=True)
     _check_text("dataset", config.dataset)
-    if not isinstance(config.upper_bound, bool):
-        raise ValueError(f"upper_bound={config.upper_bound!r} must be true or false")
+    for name in ("upper_bound", "save_features"):
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name}={getattr(config, name)!r} must be true or false")
     _check_methods(config.methods)
     for name in POSITIVE_INTS:
         _check_int(name, getattr(config, name), low=1)

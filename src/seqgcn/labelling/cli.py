@@ -102,7 +102,7 @@ def cmd_query(args) -> int:
         raise ValueError(f"--seed={args.seed} must be a non-negative integer")
     progress = sys.stderr.isatty()
     result = run_query(args.images, args.labels, budget=args.budget, method=args.method, test_labels=args.test_labels,
-                       image_size=args.image_size, subset=args.subset, seed=args.seed,
+                       image_size=args.image_size, subset=None if args.subset == "all" else args.subset, seed=args.seed,
                        learner_config=_with_progress(learner_config, progress), device=args.device,
                        sampler_params={} if args.gcn_epochs is None else {"epochs": args.gcn_epochs},
                        skip_unreadable=args.skip_unreadable, progress=progress)
