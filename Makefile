@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.seqgcn-installed
+# The Label Studio server (for the live push/pull test) pins many packages, so it gets its own venv;
+# its database is migrated once into a template that the test copies (the server then starts in seconds).
+LS_VERSION := 1.23.2
+LS_VENV := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.seqgcn-label-studio-$(LS_VERSION)
 
 .PHONY: run test bench clean
 
@@ -12,17 +17,24 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,labelstudio,kmedoids]'
 	touch $(STAMP)
+
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet label-studio==$(LS_VERSION)
+	rm -rf $(LS_VENV)/seqgcn-template && mkdir -p $(LS_VENV)/seqgcn-template
+	LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false $(LS_VENV)/bin/label-studio version --data-dir $(LS_VENV)/seqgcn-template > /dev/null
+	touch $(LS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/seqgcn run
 
-test: $(STAMP)
+test: $(STAMP) $(LS_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sampler_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(LS_VENV) build *.egg-info src/*.egg-info

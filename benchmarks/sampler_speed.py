@@ -11,6 +11,20 @@ high-water mark (it includes the Python interpreter, torch and the features).
 
     python benchmarks/sampler_speed.py                 # N = 11,000 (both) and N = 100,000 (seqgcn)
     python benchmarks/sampler_speed.py --quick         # small sizes, a smoke test
+    python benchmarks/sampler_speed.py --contention    # idle vs beside a CPU hog, per thread policy
+
+--contention times one seqgcn selection (UncertainGCN and CoreGCN, N = 5,500 by
+default, or the first of --sizes) twice per thread policy: idle, then while
+`--hogs` busy-loop processes (plain `while True: pass` subprocesses, started and
+killed by this script) compete for the cores. It prints idle seconds, loaded
+seconds and loaded ÷ idle for each policy:
+
+    adaptive  seqgcn's default: thread count chosen by timing the steps (samplers/_threads.py)
+    all       every step with all of torch's threads (seqgcn before the fix)
+    one       every step with one thread
+
+"Idle" means only as idle as the machine is: run it on an otherwise idle
+machine for numbers to report.
 """
 
 from __future__ import annotations
@@ -105,6 +119,18 @@ def worker(args) -> None:
     from seqgcn import get_sampler
 
     torch.set_num_threads(args.threads) if args.threads else None
+    if args.policy != "adaptive":  # the old behaviours, for --contention: a fixed thread count for every step
+        import seqgcn.samplers._threads as step_threads
+
+        fixed = torch.get_num_threads() if args.policy == "all" else 1
+        torch.set_num_threads(fixed)
+        init = step_threads.StepThreads.__init__
+
+        def fixed_init(self, device="cpu", **kwargs):
+            init(self, device, **kwargs)
+            self.options = [fixed]
+
+        step_threads.StepThreads.__init__ = fixed_init
     features = synthetic_features(args.n_items, args.dim, args.seed)
     labelled, candidates = split(args.n_items, args.n_labelled, args.seed)
     rss_before = peak_rss_mb()
@@ -120,15 +146,42 @@ def worker(args) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}))
 
 
-def run_one(impl, method, n_items, a) -> dict:
+def run_one(impl, method, n_items, a, policy="adaptive") -> dict:
     picks = Path(a.tmp) / f"{impl}-{method}-{n_items}.npy"
     cmd = [sys.executable, __file__, "--worker", "--impl", impl, "--method", method, "--n-items", str(n_items),
            "--n-labelled", str(a.n_labelled), "--budget", str(a.budget), "--dim", str(a.dim), "--seed", str(a.seed),
-           "--normalization", a.normalization, "--picks", str(picks)]
+           "--normalization", a.normalization, "--picks", str(picks), "--policy", policy]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result.update(impl=impl, method=method, n_items=n_items, picks=np.load(picks))
     return result
+
+
+def contention(a) -> None:
+    """Idle and loaded time of one selection per method and thread policy; see the module docstring."""
+    import os
+
+    n = a.sizes[0] if a.sizes != [11_000] else 5_500
+    print(f"{os.cpu_count()} CPUs; N = {n:,}, labelled {a.n_labelled}, budget {a.budget}; {a.hogs} hog process(es) when loaded\n")
+    header = f"{'method':<13} {'policy':<9} {'idle s':>8} {'loaded s':>9} {'loaded/idle':>12}"
+    print(header)
+    print("-" * len(header))
+    table = []
+    for method in a.methods:
+        for policy in a.policies:
+            idle = run_one("seqgcn", method, n, a, policy)["seconds"]
+            hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.hogs)]
+            try:
+                time.sleep(0.5)  # let the hogs reach full speed
+                loaded = run_one("seqgcn", method, n, a, policy)["seconds"]
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
+            table.append({"method": method, "policy": policy, "n_items": n, "idle_s": idle, "loaded_s": loaded, "ratio": loaded / idle})
+            print(f"{method:<13} {policy:<9} {idle:>8.2f} {loaded:>9.2f} {loaded / idle:>11.2f}×", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"contention": table, "hogs": a.hogs}, indent=2))
 
 
 def main() -> None:
@@ -147,6 +200,12 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[11_000], help="N compared against the dense reference (default 11,000)")
     p.add_argument("--large", type=int, nargs="*", default=[100_000], help="N run with seqgcn alone (default 100,000)")
     p.add_argument("--quick", action="store_true", help="smoke test: N = 2,000 and 20,000, budget 200")
+    p.add_argument("--contention", action="store_true", help="idle vs beside CPU hogs, per thread policy (see above)")
+    p.add_argument("--hogs", type=int, default=1, help="busy-loop processes for --contention (default 1)")
+    p.add_argument("--policies", nargs="+", default=["adaptive", "all", "one"], choices=["adaptive", "all", "one"],
+                   help="thread policies compared by --contention")
+    p.add_argument("--methods", nargs="+", default=["UncertainGCN", "CoreGCN"], help="methods timed by --contention")
+    p.add_argument("--policy", default="adaptive", help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--tmp", default="/tmp", help="where the workers leave their picks")
     a = p.parse_args()
@@ -154,6 +213,8 @@ def main() -> None:
         return worker(a)
     if a.quick:
         a.sizes, a.large, a.n_labelled, a.budget = [2_000], [20_000], 200, 200
+    if a.contention:
+        return contention(a)
 
     import torch
 

@@ -276,7 +276,7 @@ def test_bad_learner_setting_writes_nothing(tmp_path):
     from seqgcn.learners import build_learner
 
     config = ExperimentConfig(**{**TINY.__dict__, "optimizer": "rmsprop"})
-    with pytest.raises(ValueError, match=r"optimizer='rmsprop' is not known"):
+    with pytest.raises(ValueError, match=r"optimizer='rmsprop' must be one of 'sgd', 'adam'"):
         run_experiment(config, tmp_path / "x", progress=False, dataset=tiny_dataset(), learner_factory=build_learner)
     assert not (tmp_path / "x").exists()
 

@@ -29,13 +29,7 @@ from seqgcn.learners.torch_learner import augment_batch, crop_batch, flip_batch
 CPU = dict(device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets gain nothing from threads, and a shared CPU makes OpenMP spin; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _classification_set(n_train=60, n_test=30, side=8, channels=1, n_classes=3, seed=0) -> Dataset:
@@ -274,7 +268,7 @@ def test_regression_loss_is_mean_over_points_of_squared_error():
     learner = TorchLearner(ds, LearnerConfig(**CPU))
     out, y = torch.zeros(2, 6), torch.tensor([[1.0, 2, 2, 0, 0, 0], [0, 0, 0, 0, 3, 4]])
     # per-sample point errors: [9, 0] and [0, 25] -> mean over points and samples = 34 / 4
-    assert float(learner._loss(out, y)) == pytest.approx(34 / 4)
+    assert float(learner._loss(out, y).mean()) == pytest.approx(34 / 4)
 
 
 def test_point_dim_one_metric_name():

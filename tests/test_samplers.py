@@ -97,8 +97,8 @@ def test_coreset_blocked_distances_match_direct(monkeypatch):
 def _fixed_scores(scores):
     def fit_graph(self, problem):
         nodes = np.concatenate([problem.candidates, problem.labelled])
-        s = torch.tensor(scores + [0.9] * problem.labelled.size)
-        return nodes, s, torch.zeros(nodes.size, 2)
+        s = torch.tensor(scores + [0.9] * problem.labelled.size, dtype=torch.float64)
+        return nodes, torch.logit(s), torch.zeros(nodes.size, 2)  # fit_graph returns logits
 
     return fit_graph
 

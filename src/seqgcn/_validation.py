@@ -9,8 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_features(features, *, name: str = "features") -> np.ndarray:
-    """Return `features` as a finite float32 array of shape (n_samples, n_features)."""
+RESCALES = (None, "matrix", "rows")
+
+
+def check_features(features, *, name: str = "features", rescale: str | None = None) -> np.ndarray:
+    """Return `features` as a finite float32 array of shape (n_samples, n_features).
+
+    rescale : {None, "matrix", "rows"}, default None
+        For callers whose result does not depend on the features' scale (every
+        sampler): "matrix" when a positive common factor changes nothing (k-Center
+        greedy on Euclidean distances), "rows" when a positive factor per row
+        changes nothing (the cosine graph's L2-normalised rows). The matrix, or
+        each row, is divided by the power of two 2**e that brings its largest
+        |value| into [0.5, 1), in the input's own precision and before the float32
+        cast. Dividing by a power of two is exact, and squares and norms computed
+        later can neither overflow nor underflow because of the units. Finite
+        float64 values beyond float32's range (±3.4e38) are accepted this way;
+        with None they are an error.
+    """
     try:
         arr = np.asarray(features)
     except Exception as exc:  # e.g. a ragged list
@@ -23,13 +39,25 @@ def check_features(features, *, name: str = "features") -> np.ndarray:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got ndim={arr.ndim} with shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have at least one row and one column; got shape {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)  # integers and booleans: exact in float64, range-checked below
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise ValueError(
             f"{name} contains NaN or inf in {rows.size} row(s) (first: row {rows[0]}); "
             "remove or impute them before selecting"
+        )
+    if rescale is not None:
+        peak = np.abs(arr).max(axis=1 if rescale == "rows" else None, keepdims=True)  # (n, 1) or (1, 1)
+        arr = np.ldexp(arr, -np.frexp(peak)[1])  # exact: only exponents change; max |x| in [0.5, 1), zeros stay 0
+    with np.errstate(over="ignore"):
+        arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        peak = float(np.abs(np.asarray(features, dtype=np.float64)).max())
+        raise ValueError(
+            f"{name} holds values up to {peak:.3g} in magnitude, beyond float32's range (±3.4e38); "
+            "divide them by a common factor first"
         )
     return arr
 

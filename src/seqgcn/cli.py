@@ -7,10 +7,13 @@ nothing is written in that case.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from seqgcn._io import StorageError, write_output
 
 EXIT_USAGE = 2
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -35,7 +38,7 @@ def _fail(message: str) -> int:
 
 # --------------------------------------------------------------------------- select
 def _add_select_parser(sub) -> None:
-    from seqgcn.samplers import available_samplers
+    from seqgcn.samplers import available_samplers, sampler_needs
 
     p = sub.add_parser(
         "select",
@@ -46,9 +49,14 @@ def _add_select_parser(sub) -> None:
     p.add_argument("--features", required=True, metavar="F.npy", help="(N, m) float array saved with numpy.save; row i is item i")
     p.add_argument("--labelled", required=True, metavar="L.txt", help="text file of labelled item indices (0-based rows of F), one per line; may be empty for Random, CoreSet and FeatProp")
     p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
-    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(available_samplers())} (default: CoreGCN)")
+    feature_samplers = [m for m in available_samplers() if sampler_needs(m) == "features"]
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers)}, options "
+                   "allowed, e.g. 'UncertainGCN(layers=3)' (default: CoreGCN; VAAL and LearningLoss need 'seqgcn run')")
     p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
-    p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout")
+    p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout ('-': stdout). "
+                   "A regular file is replaced atomically (through a symlink: the link's target is replaced, the link "
+                   "stays); a named pipe or a device (/dev/stdout, /dev/null) is written through; one of the input "
+                   "files or a directory is refused")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same selection")
     p.add_argument("--normalization", choices=["column", "row"], default=None, help="GCN adjacency normalisation: 'column' (reference code, default) or 'row' (paper eq. 4)")
     p.add_argument("--margin-rule", choices=["closest", "farthest"], default=None, help="UncertainGCN: pick scores closest to s_margin (reference code, default) or farthest (paper eq. 7 literal)")
@@ -87,6 +95,7 @@ def _read_features(path: str) -> np.ndarray:
             if fh.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
                 raise CLIError(f"features file {path!r} is not a .npy file (no NumPy header); save the (N, m) array with numpy.save")
             fh.seek(0)
+            _check_npy_size(fh, path)
             return np.load(fh, allow_pickle=False)
     except FileNotFoundError:
         raise CLIError(f"features file {path!r} does not exist") from None
@@ -94,9 +103,47 @@ def _read_features(path: str) -> np.ndarray:
         raise CLIError(f"cannot read features file {path!r} as a .npy array: {exc}") from None  # main makes it one line
 
 
+def _check_out(args) -> None:
+    """Refuse an --out that is a directory or one of the (regular) input files, which writing would destroy."""
+    if not args.out or args.out == "-":
+        return
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out!r} is a directory; give a file path")
+    inputs = {"--features": args.features, "--labelled": args.labelled, "--candidates": args.candidates}
+    for option, given in inputs.items():
+        if given and os.path.isfile(given) and os.path.exists(args.out) and os.path.samefile(given, args.out):
+            raise CLIError(f"--out {args.out!r} is the {option} file {given!r}; writing there would destroy it; "
+                           "choose another --out")
+
+
+def _check_npy_size(fh, path: str) -> None:
+    """Refuse a .npy whose header claims more data than the file holds (numpy would try to allocate it all first).
+
+    Reads the header only and leaves `fh` at the start; a stream that cannot seek is left to numpy.
+    """
+    if not fh.seekable():
+        return
+    fmt = np.lib.format
+    reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(fmt.read_magic(fh))
+    if reader is None:  # format 3.0 (utf-8 field names): left to numpy
+        fh.seek(0)
+        return
+    shape, _, dtype = reader(fh)
+    if dtype.hasobject:  # np.load refuses it (allow_pickle=False) with its own one-line message
+        fh.seek(0)
+        return
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = os.fstat(fh.fileno()).st_size - fh.tell()
+    fh.seek(0)
+    if claimed > held:
+        raise CLIError(f"features file {path!r} is truncated or corrupt: its header claims shape {shape} of {dtype} "
+                       f"({claimed} bytes) but the file holds {held} bytes of data")
+
+
 def _cmd_select(args) -> int:
     from seqgcn.samplers import get_sampler
 
+    _check_out(args)  # before any work: a bad --out fails fast
     features = _read_features(args.features)
     labelled = _read_index_file(args.labelled, name="labelled")
     candidates = _read_index_file(args.candidates, name="candidates") if args.candidates else None
@@ -106,6 +153,11 @@ def _cmd_select(args) -> int:
     gcn_only = {"normalization": args.normalization, "margin_rule": args.margin_rule, "epochs": args.epochs}
     method = args.method
     sampler = get_sampler(method)  # validates the name before any work
+    needs = getattr(sampler, "needs", "features")
+    if needs != "features":
+        what = "the training images" if needs == "images" else "the learner's internals (it trains alongside the learner)"
+        raise CLIError(f"{sampler.name} reads {what}, not features, so 'seqgcn select' cannot run it; "
+                       f"use 'seqgcn run --methods {sampler.name}' (add --dataset NAME for your data)")
     for key, value in gcn_only.items():
         if value is not None:
             if not hasattr(sampler, key):
@@ -118,23 +170,14 @@ def _cmd_select(args) -> int:
     sampler = get_sampler(method, **params)
     picked = sampler.select(features, labelled, args.budget, candidates=candidates)
     text = "".join(f"{i}\n" for i in picked)
-    if args.out:
-        _write_atomic(Path(args.out), text)
+    if args.out and args.out != "-":
+        write_output(args.out, text)
     else:
         sys.stdout.write(text)
     if args.diagnostics and getattr(sampler, "diagnostics_", None):
         for key, value in sampler.diagnostics_.items():
             print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}", file=sys.stderr)
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from seqgcn._io import write_atomic
-
-    try:
-        write_atomic(path, text)
-    except OSError as exc:
-        raise CLIError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------- run
@@ -293,6 +336,8 @@ def _cmd_report(args) -> int:
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     from seqgcn import __version__
+    from seqgcn.labelling.cli import add_labelling_commands
+    from seqgcn.plots import add_plot_parser
 
     parser = _OneLineParser(
         prog="seqgcn",
@@ -303,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_select_parser(sub)
     _add_run_parser(sub)
     _add_report_parser(sub)
+    add_plot_parser(sub)  # plot tsne (seqgcn.plots)
+    add_labelling_commands(sub)  # query, import-labels, labelstudio (seqgcn.labelling.cli)
     return parser
 
 
@@ -316,7 +363,8 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
-    except (CLIError, ValueError, TypeError) as exc:
+    # StorageError: disk full, read-only, no permission; FloatingPointError: training diverged (lr too high)
+    except (CLIError, ValueError, TypeError, StorageError, FloatingPointError) as exc:
         return _fail(" ".join(str(exc).split()))  # the one-line contract holds for any message
     except JobFailed as exc:  # a worker kept dying: not a usage error; the finished cycles are checkpointed
         print(f"seqgcn: error: {' '.join(str(exc).split())}", file=sys.stderr)

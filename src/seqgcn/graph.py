@@ -29,9 +29,17 @@ NORMALIZATIONS = ("column", "row")
 KINDS = ("cosine", "eye", "ones")
 
 
-def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Rows of `x` (N, m) scaled to unit Euclidean norm (zero rows stay zero)."""
-    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows of `x` (N, m) scaled to unit Euclidean norm (zero rows stay zero).
+
+    Each row is first divided by its largest |value|, so the squares inside the
+    norm can neither overflow (|x| ≳ 1e19 in float32) nor vanish (|x| ≲ 1e-19):
+    the result depends on a row's direction only, whatever its scale.
+    """
+    peak = x.abs().amax(dim=1, keepdim=True)  # (N, 1)
+    x = x / torch.where(peak > 0, peak, torch.ones_like(peak))  # (N, m), max |x| = 1 per non-zero row
+    norm = x.norm(dim=1, keepdim=True)  # (N, 1), in [1, √m] for non-zero rows
+    return x / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
 class Adjacency:
@@ -48,6 +56,10 @@ class Adjacency:
     min_degree : float
         Degrees of S − I below this (possible when features have negative
         cosines, e.g. not taken after a ReLU) are raised to it, with a warning.
+
+    A node whose feature row is all zeros has no direction, hence no cosine
+    with any node: it is left isolated (its row and column of A are those of
+    I), with a warning that names it as such rather than as a low degree.
     """
 
     def __init__(self, v: torch.Tensor, *, normalization: str = "column", kind: str = "cosine", min_degree: float = 1e-6):
@@ -56,18 +68,27 @@ class Adjacency:
         self.normalization = normalization
         self.kind = kind
         if kind == "cosine":
+            zero = v.abs().amax(dim=1) == 0  # (N,) rows without a direction
             degree = v @ v.sum(0) - 1.0  # (N,) row sums of S − I, diagonal of D
-            low = degree < min_degree
-            if bool(low.any()):
+            if bool(zero.any()):
                 warnings.warn(
-                    f"{int(low.sum())} of {self.n} graph nodes have degree < {min_degree:g} "
-                    f"(min {float(degree.min()):.3g}): their features have mostly negative cosine "
-                    "similarities; degrees were clamped. Use non-negative features (e.g. after a ReLU).",
+                    f"{int(zero.sum())} of {self.n} graph nodes have all-zero features (first: node "
+                    f"{int(torch.nonzero(zero)[0])}): without a direction they have no cosine similarity "
+                    "to any node and were left isolated. Check the feature extraction.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                degree = degree.clamp_min(min_degree)
-            self.inv_degree = (1.0 / degree)[:, None]  # (N, 1)
+            low = (degree < min_degree) & ~zero
+            if bool(low.any()):
+                warnings.warn(
+                    f"{int(low.sum())} of {self.n} graph nodes have degree < {min_degree:g} "
+                    f"(min {float(degree[low].min()):.3g}): their features have mostly negative cosine "
+                    "similarities with the other nodes (or are orthogonal to them); degrees were clamped. Use non-negative features (e.g. after a ReLU).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            inv_degree = 1.0 / degree.clamp_min(min_degree)  # (N,)
+            self.inv_degree = torch.where(zero, 0.0, inv_degree)[:, None]  # (N, 1): 0 isolates a zero row
         elif kind == "ones":
             self.inv_degree = None
         elif kind != "eye":

@@ -13,6 +13,11 @@ The sampler gets a features matrix of shape (n_items, d) whose row i is global
 item i; only the rows of D_S and of the labelled set are filled (the others are
 zero and never read), so a sampler's output needs no conversion.
 
+What the sampler reads depends on its type (``sampler.needs``): the features
+above (the default), the training images (VAAL) or the learner itself, which
+then trains the sampler's module alongside it in step I (Learning Loss, through
+the `companion` hook of `Learner.fit`).
+
 Rounds: the seed set D_0 is round 0; items picked in cycle c get round c + 1,
 i.e. an item's round is the first cycle whose learner trains on it.
 """
@@ -64,9 +69,19 @@ class ActiveLearner:
         Size of the random candidate subset D_S (None: the whole unlabelled pool).
     pool_among : array of int, optional
         Global indices eligible as candidates (e.g. only synthetic images); default: all.
+    images : array (n_items, c, h, w), optional
+        Training images for samplers that read images (VAAL); default: the learner's
+        ``dataset.x_train``.
+    keep_view : bool
+        Keep what the sampler saw in ``last_view`` after each selection (for t-SNE
+        views, `seqgcn.plots.save_view`): learner features of D_S ∪ L, the labelled,
+        candidate and selected global indices, and the true targets of those rows
+        where the learner's dataset has them. Computes the features also for
+        samplers that do not read them.
     """
 
-    def __init__(self, learner, sampler, oracle: Oracle, pool: PoolState, *, budget: int, subset: int | None = None, pool_among=None):
+    def __init__(self, learner, sampler, oracle: Oracle, pool: PoolState, *, budget: int, subset: int | None = None, pool_among=None,
+                 images=None, keep_view: bool = False):
         self.learner = learner
         self.sampler = sampler
         self.oracle = oracle
@@ -74,6 +89,9 @@ class ActiveLearner:
         self.budget = budget
         self.subset = subset
         self.pool_among = None if pool_among is None else np.asarray(pool_among, dtype=np.int64)
+        self.images = images
+        self.keep_view = keep_view
+        self.last_view: dict | None = None
         self._targets: dict[int, np.ndarray] = {}  # global index -> target, answered by the oracle
 
     # -- verbs -----------------------------------------------------------------
@@ -91,7 +109,9 @@ class ActiveLearner:
         diagnostics prefixed with ``sampler_``.
         """
         labelled = self.pool.labelled_indices  # (n_labelled,) global
-        trained = train_and_evaluate(self.learner, labelled, self.targets(labelled), seed=learner_seed)  # I
+        needs = getattr(self.sampler, "needs", "features")
+        companion = self.sampler if needs == "learner" else None  # trains alongside the learner (Learning Loss), every cycle
+        trained = train_and_evaluate(self.learner, labelled, self.targets(labelled), seed=learner_seed, companion=companion)  # I
         record = {"cycle": cycle, **trained, "features_seconds": 0.0, "select_seconds": 0.0}
         if not select:  # the last cycle evaluates only
             record["selected"] = []
@@ -99,10 +119,18 @@ class ActiveLearner:
 
         t2 = time.perf_counter()
         candidates = self.pool.draw_candidates(self.subset, rng, among=self.pool_among)  # D_S, global
-        features = self._global_features(candidates, labelled)  # II: (n_items, d), rows of D_S ∪ L filled
+        features = self._global_features(candidates, labelled) if needs == "features" or self.keep_view else None  # II
+        if needs == "images":
+            source = self._images()  # (n_items, c, h, w), VAAL
+        elif needs == "learner":
+            source = self.learner  # trained with the sampler's module in I, Learning Loss
+        else:
+            source = features  # (n_items, d), rows of D_S ∪ L filled
         t3 = time.perf_counter()
-        picked = self.sampler.select(features, labelled, self.budget, candidates=candidates)  # III + IV
+        picked = self.sampler.select(source, labelled, self.budget, candidates=candidates)  # III + IV
         t4 = time.perf_counter()
+        if self.keep_view:
+            self.last_view = self._view(features, labelled, candidates, picked)
         self.pool.label(picked, round=cycle + 1)  # V: the rest of D_S stays unlabelled
         self._ask_oracle(picked)
         record.update(features_seconds=t3 - t2, select_seconds=t4 - t3, selected=[int(i) for i in picked])
@@ -133,6 +161,23 @@ class ActiveLearner:
             raise ValueError(f"the oracle answered {len(answers)} targets for {len(indices)} items; it must answer one per item")
         self._targets.update({int(i): a for i, a in zip(indices, answers, strict=True)})
 
+    def _images(self) -> np.ndarray:
+        """The training images (n_items, c, h, w) for samplers that read images."""
+        images = self.images if self.images is not None else getattr(getattr(self.learner, "dataset", None), "x_train", None)
+        if images is None:
+            raise ValueError(f"{self.sampler.name} reads the training images; pass images= to ActiveLearner")
+        return images
+
+    def _view(self, features: np.ndarray, labelled: np.ndarray, candidates: np.ndarray, picked: np.ndarray) -> dict:
+        """What the sampler saw: features of D_S ∪ L (rows in `nodes` order) and the index sets, all global."""
+        nodes = np.concatenate([candidates, labelled])  # (N,)
+        truth = getattr(getattr(self.learner, "dataset", None), "y_train", None)
+        view = {"nodes": nodes, "features": features[nodes], "labelled": labelled, "candidates": candidates,
+                "selected": np.asarray(picked, dtype=np.int64)}
+        if truth is not None:
+            view["truth"] = np.asarray(truth)[nodes]  # simulation only: the true targets of every node
+        return view
+
     def _global_features(self, candidates: np.ndarray, labelled: np.ndarray) -> np.ndarray:
         """(n_items, d) float32 matrix, row i = global item i; only D_S and the labelled rows are filled."""
         nodes = np.concatenate([candidates, labelled])  # (N,)
@@ -142,8 +187,10 @@ class ActiveLearner:
         return full
 
 
-def train_and_evaluate(learner, indices: np.ndarray, targets: np.ndarray, *, seed: int) -> dict:
+def train_and_evaluate(learner, indices: np.ndarray, targets: np.ndarray, *, seed: int, companion=None) -> dict:
     """Re-initialise `learner` with `seed`, train it on `indices` (global) with `targets`, evaluate on the test set.
+
+    `companion`: a module trained alongside (`seqgcn.learners.base.Companion`), or None.
 
     Returns n_labelled, metric, train_seconds, eval_seconds and the learner's numeric
     fit statistics prefixed with ``learner_`` (shared by `ActiveLearner.step` and the
@@ -151,7 +198,7 @@ def train_and_evaluate(learner, indices: np.ndarray, targets: np.ndarray, *, see
     """
     t0 = time.perf_counter()
     learner.reset(seed)
-    fit_stats = learner.fit(indices, targets)
+    fit_stats = learner.fit(indices, targets) if companion is None else learner.fit(indices, targets, companion=companion)
     t1 = time.perf_counter()
     metric = float(learner.evaluate())
     t2 = time.perf_counter()

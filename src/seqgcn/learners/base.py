@@ -13,6 +13,29 @@ import numpy as np
 
 
 @runtime_checkable
+class Companion(Protocol):
+    """A model trained alongside the learner, on its stage outputs (the one hook for such samplers).
+
+    `Learner.fit(..., companion=c)` calls ``module = c.build(stage_channels)``
+    once, gives the module its own optimiser with the learner's settings and
+    schedule, and at every training step feeds it the globally average-pooled
+    stage outputs of the batch, ``[(b, c_k)]`` (detached from the learner when
+    ``c.detach_inputs(epoch, epochs)`` is True, epoch counted from 0). The step
+    minimises ``mean(per-item loss) + c.loss(module_output, per_item_loss)``.
+    Learning Loss (`seqgcn.samplers.LearningLoss`) is the companion in this library.
+    """
+
+    def build(self, stage_channels: tuple) -> "torch.nn.Module":  # noqa: F821
+        """The module, taking the list of pooled stages ``[(b, c_k)]`` to one score per item (b,)."""
+
+    def detach_inputs(self, epoch: int, epochs: int) -> bool:
+        """Whether the module's inputs are cut from the learner's graph in `epoch` (0-based) of `epochs`."""
+
+    def loss(self, predicted, item_losses):
+        """Extra loss (scalar tensor) from the module's output (b,) and the learner's per-item losses (b,)."""
+
+
+@runtime_checkable
 class Learner(Protocol):
     """A model trained on the labelled part of a `Dataset` it was built with.
 
@@ -30,14 +53,21 @@ class Learner(Protocol):
     def reset(self, seed: int) -> None:
         """Re-initialise the weights (every cycle, SPEC §5) from `seed`."""
 
-    def fit(self, indices: np.ndarray, targets: np.ndarray) -> dict:
-        """Train on training rows `indices` (global) with `targets` from the oracle; return stats."""
+    def fit(self, indices: np.ndarray, targets: np.ndarray, *, companion: Companion | None = None) -> dict:
+        """Train on training rows `indices` (global) with `targets` from the oracle; return stats.
+
+        `companion` (optional, see `Companion`): a module trained jointly with the
+        learner on its stage outputs; afterwards `stage_features` feeds it new items.
+        """
 
     def evaluate(self) -> float:
         """The metric on the whole test set."""
 
     def features(self, indices: np.ndarray) -> np.ndarray:
         """(len(indices), feature_dim) float32 features of training rows, test-time transforms."""
+
+    def stage_features(self, indices: np.ndarray) -> list[np.ndarray]:
+        """Pooled stage outputs ``[(len(indices), c_k)]`` of training rows, eval mode (a `Companion`'s input)."""
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class labels (n,) or regression targets (n, n_targets) for images `x`."""

@@ -2,15 +2,19 @@
 
 ``output`` is ``(n, n_outputs)`` (class logits or regression targets) and
 ``features`` is the penultimate vector ``(n, feature_dim)`` that the samplers
-build their graph on (SPEC §2, §5). Each network has a ``feature_dim`` attribute.
+build their graph on (SPEC §2, §5). Each network has a ``feature_dim`` attribute,
+and ``forward_stages(x)`` returning ``(output, features, [stage outputs])`` with
+the stages' channel counts in ``stage_channels`` (Learning Loss reads them).
 
-- `SmallCNN` — a few 3×3 conv blocks for the embedded 8×8 / 16×16 digits.
+- `SmallCNN` — a few 3×3 conv blocks for the embedded 8×8 / 16×16 digits; its
+  three blocks are its stages.
 - `ResNet18` — the CIFAR variant used by the paper (3×3 stem, stride 1, no
   max-pool), 512-d features; ``in_channels=1`` for FashionMNIST.
   `ResNet18.forward_stages` also returns the four stage outputs (Learning Loss).
-- `VGG11` — VGG-11 with BatchNorm (paper supp. B.4), 512-d features.
+- `VGG11` — VGG-11 with BatchNorm (paper supp. B.4), 512-d features; the
+  outputs of its five max-pools are its stages.
 - `DeepPrior` — Oberweger et al. 2015 hand-pose regression CNN on 128×128 depth
-  crops, 1024-d features.
+  crops, 1024-d features; its three convolutions are its stages.
 
 Weights are created by `build_net`, which takes the seed explicitly and leaves
 the global RNG state as it found it.
@@ -31,6 +35,16 @@ def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
+
+
+def _run_collecting(body: nn.Sequential, x: torch.Tensor, stage_type: type) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run `body` on x; also return the output of every layer of type `stage_type` (the network's stages)."""
+    stages, h = [], x
+    for layer in body:
+        h = layer(h)
+        if isinstance(layer, stage_type):
+            stages.append(h)
+    return h, stages
 
 
 class SmallCNN(nn.Module):
@@ -70,6 +84,13 @@ class SmallCNN(nn.Module):
         )
         self.head = nn.Linear(feature_dim, n_outputs)
         self.feature_dim = feature_dim
+        self.stage_channels = (width, 2 * width, feature_dim)
+
+    def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``(output, features, [block1, block2, block3])``; each block's output after its ReLU."""
+        h, stages = _run_collecting(self.body, x, nn.Sequential)  # the conv blocks (pools are not stages)
+        feat = h.mean(dim=(2, 3))  # (n, feature_dim)
+        return self.head(feat), feat, stages  # (n, n_outputs), (n, feature_dim), 3 × (n, c_k, s_k, s_k)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)  # (n, feature_dim, s, s), s = side after pooling
@@ -117,6 +138,7 @@ class ResNet18(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.head = nn.Linear(512, n_outputs)
         self.feature_dim = 512
+        self.stage_channels = widths
 
     def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``(output, features, [stage1, stage2, stage3, stage4])`` — the stages feed Learning Loss."""
@@ -154,6 +176,13 @@ class VGG11(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(512, n_outputs)
         self.feature_dim = 512
+        self.stage_channels = tuple(c for c, nxt in zip(VGG11_CONFIG, VGG11_CONFIG[1:]) if nxt == "M")  # 64 … 512
+
+    def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``(output, features, [pool1, …, pool5])``: the output of each max-pool."""
+        h, stages = _run_collecting(self.body, x, nn.MaxPool2d)
+        feat = h.mean(dim=(2, 3))  # (n, 512)
+        return self.head(feat), feat, stages
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feat = self.body(x).mean(dim=(2, 3))  # (n, 512)
@@ -194,9 +223,19 @@ class DeepPrior(nn.Module):
         self.head = nn.Linear(1024, n_outputs)
         self.dropout = nn.Dropout(dropout)
         self.feature_dim = 1024
+        self.stage_channels = (8, 8, 8)
+
+    def forward_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``(output, features, [conv1, conv2, conv3])``: each convolution's output after its ReLU."""
+        h, stages = _run_collecting(self.body, x, nn.ReLU)
+        out, feat = self._head(h)
+        return out, feat, stages
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x).flatten(1)  # (n, 8 * (in_size // 8) ** 2)
+        return self._head(self.body(x))
+
+    def _head(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = h.flatten(1)  # (n, 8 * (in_size // 8) ** 2)
         h = self.dropout(F.relu(self.fc1(h)))  # (n, 1024)
         feat = F.relu(self.fc2(h))  # (n, 1024)
         return self.head(self.dropout(feat)), feat  # (n, n_outputs), (n, 1024)

@@ -201,11 +201,15 @@ class TorchLearner:
         use_compile = self.config.compile and self.device.type == "cuda"
         self._train_model = torch.compile(net) if use_compile else net
 
-    def fit(self, indices, targets, *, epochs: int | None = None) -> dict:
+    def fit(self, indices, targets, *, epochs: int | None = None, companion=None) -> dict:
         """Train on training rows `indices` (global) with the oracle's `targets`.
 
         Runs the config's schedule (optimiser and MultiStepLR created afresh) for
         `epochs` (default ``config.epochs``), continuing from the current weights.
+        With a `companion` (`seqgcn.learners.base.Companion`, e.g. Learning Loss)
+        its module is built on the network's stages and trained in the same steps,
+        with its own optimiser of the same kind, settings and schedule; the step's
+        loss is ``mean(per-item loss) + companion.loss(module(pooled stages), per-item loss)``.
 
         Returns
         -------
@@ -224,8 +228,14 @@ class TorchLearner:
         rows_dev = torch.as_tensor(rows, device=dev)  # (n,) global row of each labelled item
         y_dev = torch.as_tensor(y, device=dev)  # (n,) or (n, n_targets)
         n_batches = math.ceil(n / cfg.batch_size)  # near-equal batches, none of size 1 unless n is tiny
-        opt = self._make_optimizer()
+        opt = self._make_optimizer(self.model.parameters())
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+        module = companion_opt = companion_sched = None
+        if companion is not None:
+            module = companion.build(tuple(self.model.stage_channels)).to(dev)
+            module.train()
+            companion_opt = self._make_optimizer(module.parameters())
+            companion_sched = torch.optim.lr_scheduler.MultiStepLR(companion_opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
         fit_seed = int(np.random.SeedSequence([self.seed, self._n_fits]).generate_state(1)[0])
         gen = torch.Generator(device=dev)
         gen.manual_seed(fit_seed)
@@ -235,20 +245,34 @@ class TorchLearner:
         with self._seeded_global_rng(fit_seed), self._cudnn_autotune():
             bar = tqdm(range(int(epochs)), desc=f"fit {self.arch} on {n}", unit="epoch", disable=not cfg.progress)
             self.model.train()  # nothing in the loop switches to eval mode
-            for _ in bar:
+            for epoch in bar:
                 total = torch.zeros((), device=dev)
+                detach = companion is not None and companion.detach_inputs(epoch, int(epochs))
                 perm = torch.randperm(n, generator=gen, device=dev)  # (n,)
                 order, y_order = rows_dev[perm], y_dev[perm]  # shuffled global rows and their targets
                 for rb, yb in zip(torch.tensor_split(order, n_batches), torch.tensor_split(y_order, n_batches), strict=True):
                     xb = self._prepare(self._x_train[rb], augment=True, generator=gen)  # (b, c, h, w)
                     with self._autocast():
-                        out, _ = self._train_model(xb)  # (b, n_outputs)
-                        loss = self._loss(out, yb)
+                        if companion is None:
+                            out, _ = self._train_model(xb)  # (b, n_outputs)
+                            loss = self._loss(out, yb).mean()
+                        else:
+                            out, _, stages = self.model.forward_stages(xb)
+                            item_losses = self._loss(out, yb)  # (b,)
+                            pooled = [s.float().mean(dim=(2, 3)) for s in stages]  # [(b, c_k)]
+                            predicted = module([p.detach() for p in pooled] if detach else pooled)  # (b,)
+                            loss = item_losses.mean() + companion.loss(predicted, item_losses)
                     opt.zero_grad(set_to_none=True)
+                    if companion_opt is not None:
+                        companion_opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
+                    if companion_opt is not None:
+                        companion_opt.step()
                     total += loss.detach().float() * rb.shape[0]
                 sched.step()
+                if companion_sched is not None:
+                    companion_sched.step()
                 if cfg.progress:
                     bar.set_postfix(loss=f"{total.item() / n:.4f}")
             final = float(total.item()) / n  # one host sync per fit (per epoch with a progress bar)
@@ -280,6 +304,21 @@ class TorchLearner:
             return np.zeros((0, self.feature_dim), dtype=np.float32)
         _, feat = self._infer(self._x_train, torch.as_tensor(rows, device=self.device))
         return feat.cpu().numpy()
+
+    @torch.no_grad()
+    def stage_features(self, indices) -> list[np.ndarray]:
+        """Globally average-pooled stage outputs ``[(len(indices), c_k)]`` float32 of training rows, eval mode."""
+        rows = torch.as_tensor(self._check_rows(indices, name="indices", unique=False), device=self.device)
+        self.model.eval()
+        parts = []
+        for lo in range(0, len(rows), self.config.eval_batch_size):
+            xb = self._prepare(self._x_train[rows[lo:lo + self.config.eval_batch_size]], augment=False)
+            with self._autocast():
+                _, _, stages = self.model.forward_stages(xb)
+            parts.append([s.float().mean(dim=(2, 3)) for s in stages])  # [(b, c_k)]
+        if not parts:
+            return [np.zeros((0, c), dtype=np.float32) for c in self.model.stage_channels]
+        return [torch.cat(column).cpu().numpy() for column in zip(*parts, strict=True)]
 
     def predict(self, x) -> np.ndarray:
         """Class labels (n,) int64 or regression targets (n, n_targets) float32 for images `x` (n, c, h, w).
@@ -314,11 +353,12 @@ class TorchLearner:
         return x.contiguous(memory_format=torch.channels_last) if self.fast else x
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-item loss (b,); its mean is the training loss."""
         if self.task == CLASSIFICATION:
-            return F.cross_entropy(out, y)  # eq. 1
+            return F.cross_entropy(out, y, reduction="none")  # eq. 1
         d = self.dataset.point_dim
         diff = (out.float() - y).view(len(y), -1, d)  # (b, n_points, point_dim)
-        return diff.pow(2).sum(dim=2).mean()  # eq. 2: mean over points (and batch) of squared error
+        return diff.pow(2).sum(dim=2).mean(dim=1)  # eq. 2: mean over points of squared error
 
     @torch.no_grad()
     def _infer(self, source: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,12 +376,11 @@ class TorchLearner:
                 feats.append(feat.float())
         return torch.cat(outs), torch.cat(feats)
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self, params) -> torch.optim.Optimizer:
         cfg = self.config
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _autocast(self):
         if self.fast:

@@ -17,7 +17,9 @@ from seqgcn._validation import check_features, check_index_array, check_positive
 class Problem:
     """A validated selection problem. All index arrays are global and sorted.
 
-    features   : (n_samples, n_features) float32
+    features   : (n_samples, n_features) float32, divided by a power of two so that
+                 max |x| lies in [0.5, 1), over the matrix or per row as the sampler's
+                 `scale_invariance` says (exact; see `check_features`)
     labelled   : (n_labelled,) global indices of labelled items
     candidates : (n_candidates,) global indices of the unlabelled items to choose from (D_S)
     budget     : number of items to pick
@@ -37,6 +39,7 @@ class Sampler:
 
     name: str = ""
     needs_labelled: bool = False  # True: an empty labelled set is an error
+    scale_invariance: str = "matrix"  # "rows" where each row's scale is irrelevant too (cosine graph)
 
     def select(self, features, labelled, budget, *, candidates=None) -> np.ndarray:
         """Pick `budget` unlabelled items to label next.
@@ -57,17 +60,41 @@ class Sampler:
         -------
         ndarray of int64, shape (budget,)
             Global indices, unique, unlabelled, within `candidates`, in the order picked.
+            Checked on the way out: a subclass that breaks this raises RuntimeError.
+
+        Every sampler is invariant to a positive common factor of `features`
+        (k-Center greedy's choices and the cosine graph both are); samplers on the
+        cosine graph also to a positive factor per row. The features are rescaled
+        exactly at this boundary, so any finite scale selects the same items.
         """
         problem = self._check(features, labelled, budget, candidates)
         picked = np.asarray(self._select(problem), dtype=np.int64)
-        assert picked.shape == (problem.budget,), (picked.shape, problem.budget)
+        self._check_picks(picked, problem)
         return picked
+
+    def _check_picks(self, picked: np.ndarray, problem: Problem) -> None:
+        """Refuse a selection that breaks the contract, whatever the input (a RuntimeError, not an assert that -O strips)."""
+        who = self.name or type(self).__name__
+        if picked.shape != (problem.budget,):
+            raise RuntimeError(f"{who} returned {picked.shape} indices where budget={problem.budget} were asked for; this is a bug in the sampler")
+        uniq, counts = np.unique(picked, return_counts=True)
+        if uniq.size != picked.size:
+            raise RuntimeError(
+                f"{who} returned index {int(uniq[np.argmax(counts > 1)])} more than once "
+                f"({picked.size - uniq.size} duplicate(s) among {picked.size}); this is a bug in the sampler"
+            )
+        outside = np.setdiff1d(uniq, problem.candidates, assume_unique=True)
+        if outside.size:
+            raise RuntimeError(
+                f"{who} returned {outside.size} index(es) outside the unlabelled candidates (first: {int(outside[0])}); "
+                "this is a bug in the sampler"
+            )
 
     def _select(self, problem: Problem) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _check(self, features, labelled, budget, candidates) -> Problem:
-        feats = check_features(features)
+        feats = check_features(features, rescale=self.scale_invariance)
         n = feats.shape[0]
         lab = np.sort(check_index_array(labelled, n_items=n, name="labelled"))
         budget = check_positive_int(budget, name="budget")

@@ -26,12 +26,24 @@ k-Medoids on P, alternating (Voronoi iteration, as scikit-learn-extra's
             `_MAX_CLUSTER` (2,000) members score every member against a random
             sample of 2,000 members (an unbiased estimate of the sum), so a
             cluster costs at most O(size·2,000·m) time; within-cluster distances
-            are computed in blocks of rows.
+            are computed in blocks of rows. Costs within a relative 1e-4 of the
+            smallest count as tied (a 2-member cluster always ties) and the
+            lowest position among them wins, so float rounding (e.g. of the
+            features' scale) cannot flip the choice. The costs are computed in
+            float64 on coordinates centred on the cluster's mean: in float32 the
+            square root of a rounded squared distance near 0 is off by ~1e-3.
 
 The alternation stops after `iterations` rounds or when no medoid changes. A
 cluster that ends empty (possible only with duplicate points) is refilled with
 the candidate farthest from its assigned medoid, so the picks are always
 `budget` unique candidates.
+
+``kmedoids="fasterpam"`` uses the maintained `kmedoids` package instead
+(FasterPAM, Schubert & Rousseeuw 2021; ``pip install seqgcn[kmedoids]``) from
+the same k-means++ medoids: swaps until no swap lowers the total distance, on
+the full (n × n) distance matrix (float32: 400 MB at n = 10,000). It reaches a
+lower total distance; benchmarks/kmedoids_compare.py measures both
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,7 +57,9 @@ from seqgcn.graph import NORMALIZATIONS, Adjacency, l2_normalize
 from seqgcn.samplers.base import Problem, Sampler
 
 _BLOCK_ELEMS = 1 << 24  # largest (rows × columns) distance block held at once (64 MB in float32)
+KMEDOIDS = ("alternate", "fasterpam")
 _MAX_CLUSTER = 2000  # larger clusters score their members against a sample of this many members
+_TIE_RTOL = 1e-4  # member costs this close count as a tie (e.g. the two members of a 2-point cluster)
 
 
 def _block_rows(n_cols: int) -> int:
@@ -113,6 +127,25 @@ def kmeans_pp_init(points: torch.Tensor, k: int, *, rng: np.random.Generator) ->
     return picked
 
 
+def fasterpam_medoids(points: torch.Tensor, k: int, *, rng: np.random.Generator, max_iter: int = 100) -> np.ndarray:
+    """FasterPAM (package `kmedoids`) on the Euclidean distances of points (n, d), from k-means++ medoids; k positions."""
+    try:
+        import kmedoids
+    except ModuleNotFoundError:
+        raise ValueError("kmedoids='fasterpam' needs the kmedoids package: pip install 'seqgcn[kmedoids]'") from None
+    start = kmeans_pp_init(points, k, rng=rng)  # (k,)
+    diss = torch.cdist(points, points).cpu().numpy().astype(np.float32, copy=False)  # (n, n)
+    np.fill_diagonal(diss, 0.0)
+    result = kmedoids.fasterpam(diss, start.copy(), max_iter=max_iter, n_cpu=1)  # deterministic from `start`
+    return np.asarray(result.medoids, dtype=np.int64)
+
+
+def total_distance(points: torch.Tensor, medoids: np.ndarray) -> float:
+    """k-Medoids objective: sum over points (n, d) of the Euclidean distance to the nearest of `medoids` (positions)."""
+    _, d2 = _assign(points, (points * points).sum(1), points[torch.as_tensor(medoids, device=points.device)])
+    return float(d2.sqrt().double().sum())
+
+
 def k_medoids(points: torch.Tensor, k: int, *, iterations: int, rng: np.random.Generator) -> np.ndarray:
     """Alternating k-Medoids on points (n, d); returns k distinct positions into points (the medoids)."""
     n = points.shape[0]
@@ -131,8 +164,11 @@ def k_medoids(points: torch.Tensor, k: int, *, iterations: int, rng: np.random.G
             ref = members if members.size <= _MAX_CLUSTER else rng.choice(members, _MAX_CLUSTER, replace=False)
             member_t = torch.from_numpy(members).to(points.device)
             ref_t = torch.from_numpy(ref).to(points.device)
-            cost = _sum_dists(points[member_t], points[ref_t])  # (size,)
-            new[c] = members[int(torch.argmin(cost))]
+            pts = points[member_t].double()  # (size, d)
+            centre = pts.mean(0)  # distances do not move with the origin; near it, |x|² − 2x·y + |y|² cancels less
+            cost = _sum_dists(pts - centre, points[ref_t].double() - centre)  # (size,)
+            near_best = cost <= cost.min() * (1.0 + _TIE_RTOL)  # (size,) ties within float rounding
+            new[c] = members[int(torch.nonzero(near_best)[0])]  # the lowest position among them
         empty = np.flatnonzero(new < 0)
         if empty.size:  # refill with the candidates farthest from their medoid
             taken = np.zeros(n, dtype=bool)
@@ -165,6 +201,9 @@ class FeatProp(Sampler):
         medoid changes.
     normalization : {"column", "row"}, default "column"
         Adjacency normalisation, as the GCN samplers (reference code / paper text).
+    kmedoids : {"alternate", "fasterpam"}, default "alternate"
+        The hand-written alternating k-Medoids (O(n·budget·m) memory-light), or
+        FasterPAM from the `kmedoids` package (lower objective; O(n²) memory).
     seed : int
         k-means++ seeding and the sample of large clusters; same seed, same selection.
     device : {"cpu", "cuda", "auto"}
@@ -174,19 +213,26 @@ class FeatProp(Sampler):
     """
 
     name = "FeatProp"
+    scale_invariance = "rows"  # nodes are L2-normalised rows: a positive factor per row changes nothing
 
-    def __init__(self, *, hops: int = 2, iterations: int = 10, normalization: str = "column", seed: int = 0, device: str = "cpu"):
+    def __init__(self, *, hops: int = 2, iterations: int = 10, normalization: str = "column", kmedoids: str = "alternate",
+                 seed: int = 0, device: str = "cpu"):
         self.hops = hops
         self.iterations = iterations
         self.normalization = normalization
+        self.kmedoids = kmedoids
         self.seed = seed
         self.device = device
 
-    def _check(self, features, labelled, budget, candidates) -> Problem:
+    def _check_params(self) -> None:
         if isinstance(self.hops, bool) or not isinstance(self.hops, (int, np.integer)) or self.hops < 0:
             raise ValueError(f"hops={self.hops!r} must be a non-negative integer (propagation steps; default 2)")
         check_positive_int(self.iterations, name="iterations")
         check_choice(self.normalization, NORMALIZATIONS, name="normalization")
+        check_choice(self.kmedoids, KMEDOIDS, name="kmedoids")
+
+    def _check(self, features, labelled, budget, candidates) -> Problem:
+        self._check_params()
         return super()._check(features, labelled, budget, candidates)
 
     def _select(self, problem: Problem) -> np.ndarray:
@@ -201,5 +247,9 @@ class FeatProp(Sampler):
         for _ in range(self.hops):
             x = adj @ x  # (N, m)
         rng = np.random.default_rng(self.seed)
-        pos = k_medoids(x[:n_cand].contiguous(), problem.budget, iterations=self.iterations, rng=rng)
+        points = x[:n_cand].contiguous()  # (n_candidates, m)
+        if self.kmedoids == "fasterpam":
+            pos = fasterpam_medoids(points, problem.budget, rng=rng)
+        else:
+            pos = k_medoids(points, problem.budget, iterations=self.iterations, rng=rng)
         return problem.candidates[pos]

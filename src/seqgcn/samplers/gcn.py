@@ -15,13 +15,20 @@ with log-sigmoid so that log(0) never happens. Since A X does not change across
 epochs, it is computed once and the first layer costs one (N, m)·(m, hidden)
 product per step. For the 2-layer GCN the gradients are written out by hand and
 computed in blocks of rows (`two_layer_step`, tested equal to autograd); the
-1- and 3-layer ablations use autograd.
+1- and 3-layer ablations use autograd. The number of CPU threads of the steps
+is chosen by timing them (`seqgcn.samplers._threads.StepThreads`), so that a
+core busy with other work slows a selection in proportion, not 10–20×.
 
 UncertainGCN picks the candidates whose score is closest to s_margin
 (reference code, ``margin_rule="closest"``). The paper's eq. 7 literally reads
 argmax |s_margin − s|, available as ``margin_rule="farthest"``.
-CoreGCN runs k-Center greedy on the first-layer output h (dropout off),
-labelled nodes as the initial centres (eq. 8).
+CoreGCN runs k-Center greedy (eq. 8) on a node embedding taken with dropout
+off, labelled nodes as the initial centres. ``embedding="hidden+logit"`` (the
+default, as the reference code, whose GCN returns ``cat(h, y)``) joins the
+first-layer output h = relu(A X W1 + b1) (N, hidden) with the final pre-sigmoid
+logit y (N, 1): hidden + 1 values per node. ``embedding="hidden"`` uses h alone
+(the paper's text only says "GCN features"); with the same weights it agrees
+with the reference picks on only about 30–50 % of items.
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ from tqdm import tqdm
 from seqgcn._device import resolve_device
 from seqgcn._validation import check_choice, check_positive_int, check_probability
 from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
+from seqgcn.samplers._threads import StepThreads
 from seqgcn.samplers.base import Problem, Sampler
 from seqgcn.samplers.kcenter import k_center_greedy
 
 MARGIN_RULES = ("closest", "farthest")
+EMBEDDINGS = ("hidden+logit", "hidden")
 
 
 def init_gcn_params(sizes: list[int], *, rng: np.random.Generator, device=None) -> list[torch.Tensor]:
@@ -193,6 +202,7 @@ class _GCNSampler(Sampler):
     """Shared by UncertainGCN and CoreGCN: builds the graph, trains the GCN, keeps diagnostics."""
 
     needs_labelled = True
+    scale_invariance = "rows"  # nodes are L2-normalised rows: a positive factor per row changes nothing
 
     def __init__(
         self,
@@ -240,10 +250,11 @@ class _GCNSampler(Sampler):
         return super()._check(features, labelled, budget, candidates)
 
     def fit_graph(self, problem: Problem):
-        """Train the GCN on the graph of candidates + labelled; return (nodes, scores, first-layer output).
+        """Train the GCN on the graph of candidates + labelled; return (nodes, logits, first-layer output).
 
-        nodes : (N,) global indices, candidates first.  scores : (N,) in (0, 1).
-        first-layer : (N, hidden), dropout off.  Also sets `self.diagnostics_`.
+        nodes : (N,) global indices, candidates first.  logits : (N,) pre-sigmoid
+        (scores = sigmoid(logits), 1 = "looks labelled").  first-layer : (N, hidden)
+        after ReLU, dropout off.  Also sets `self.diagnostics_`.
         """
         start = time.perf_counter()
         device = resolve_device(self.device)
@@ -267,7 +278,8 @@ class _GCNSampler(Sampler):
         no_dropout = [torch.ones(nodes.size, self.hidden, device=device)] if self.dropout == 0 and self.layers == 2 else None
         steps = tqdm(range(self.epochs), desc=f"{self.name} GCN on {nodes.size:,} nodes", unit="step",
                      disable=not self.progress, leave=False)
-        for _ in steps:
+
+        def train_step() -> float:
             masks = dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device) if self.dropout > 0 else no_dropout
             opt.zero_grad()
             if self.layers == 2:  # the paper's GCN: hand-written gradients, blocked for cache
@@ -278,6 +290,11 @@ class _GCNSampler(Sampler):
                 loss_t.backward()
                 loss = float(loss_t.detach())
             opt.step()
+            return loss
+
+        with StepThreads(device) as threads:  # as many CPU threads as are fast now (see samplers/_threads.py)
+            for _ in steps:
+                loss = threads.run(train_step)
 
         with torch.no_grad():
             logits, first = gcn_forward(ax, adj, params, None)
@@ -292,8 +309,9 @@ class _GCNSampler(Sampler):
             "discrimination_accuracy": float((predicted == is_labelled).float().mean()),
             "n_nodes": int(nodes.size),
             "gcn_seconds": time.perf_counter() - start,
+            "cpu_threads": threads.chosen[-1],  # the thread count of the last training step
         }
-        return nodes, scores, first
+        return nodes, logits, first
 
 
 class UncertainGCN(_GCNSampler):
@@ -337,29 +355,47 @@ class UncertainGCN(_GCNSampler):
         check_probability(self.margin, name="margin", high_inclusive=True)
 
     def _select(self, problem: Problem) -> np.ndarray:
-        nodes, scores, _ = self.fit_graph(problem)
+        nodes, logits, _ = self.fit_graph(problem)
         n_cand = problem.candidates.size
-        gap = (scores[:n_cand] - self.margin).abs().cpu().numpy()  # (n_candidates,)
+        gap = (torch.sigmoid(logits[:n_cand]) - self.margin).abs().cpu().numpy()  # (n_candidates,)
         order = np.argsort(gap if self.margin_rule == "closest" else -gap, kind="stable")
         return nodes[order[: problem.budget]]
 
 
 class CoreGCN(_GCNSampler):
-    """k-Center greedy on the GCN's first-layer node embeddings (paper eq. 8).
+    """k-Center greedy on the GCN's node embeddings (paper eq. 8).
 
     Same GCN parameters as `UncertainGCN` (hidden 128, dropout 0.3, 200 Adam
-    steps, λ = 1.2, column normalisation by default). After training, the
-    first-layer output (after ReLU, dropout off) of every node is an embedding;
-    with the labelled nodes as initial centres, the candidate farthest from its
-    nearest centre is added, `budget` times, using a running min-distance vector.
+    steps, λ = 1.2, column normalisation by default). After training, every
+    node gets an embedding (dropout off); with the labelled nodes as initial
+    centres, the candidate farthest from its nearest centre is added, `budget`
+    times, using a running min-distance vector.
+
+    embedding : {"hidden+logit", "hidden"}, default "hidden+logit"
+        "hidden+logit": the first-layer output h (after ReLU, (N, hidden)) joined
+        with the final pre-sigmoid logit (N, 1), hidden + 1 values per node, as the
+        reference code (its GCN returns cat(h, y)). "hidden": h alone. With
+        ``layers=1`` the only layer's output is the logit, and both mean the logit.
     """
 
     name = "CoreGCN"
 
+    def __init__(self, *, embedding: str = "hidden+logit", **gcn_params):
+        super().__init__(**gcn_params)
+        self.embedding = embedding
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice(self.embedding, EMBEDDINGS, name="embedding")
+
     def _select(self, problem: Problem) -> np.ndarray:
-        nodes, _, first = self.fit_graph(problem)
+        nodes, logits, first = self.fit_graph(problem)
         n_cand = problem.candidates.size
-        pos = k_center_greedy(first[:n_cand], first[n_cand:], problem.budget)
+        if self.embedding == "hidden+logit" and self.layers > 1:
+            emb = torch.cat([first, logits[:, None]], dim=1)  # (N, hidden + 1), the reference code's cat(h, y)
+        else:
+            emb = first  # (N, hidden)
+        pos = k_center_greedy(emb[:n_cand], emb[n_cand:], problem.budget)
         return nodes[pos]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqgcn.samplers._threads import StepThreads
+
 _BLOCK_ELEMS = 1 << 24  # largest (rows × centres) distance block held at once (64 MB in float32)
 
 
@@ -30,15 +32,23 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
     centres : (k, d) initial centres (the labelled items); may be empty (k = 0), in
         which case the first pick is a random point (drawn from `generator`).
     Returns positions into `points`, in the order picked.
+
+    The choices do not depend on a positive common factor of points and centres,
+    so both are first divided by their largest |value|: squared distances then
+    stay within [0, 4·d], with no overflow (|x| ≳ 1e19 in float32) and no underflow.
     """
     n = points.shape[0]
+    peak = max(float(points.abs().max()), float(centres.abs().max()) if centres.numel() else 0.0)
+    if peak > 0.0:
+        points, centres = points / peak, centres / peak
     if centres.shape[0] > 0:
         min_d2 = _sq_dists_to_set(points, centres)  # (n,)
     else:
         min_d2 = torch.full((n,), float("inf"), dtype=points.dtype, device=points.device)
     p_sq = (points * points).sum(1)  # (n,)
     picked = np.empty(budget, dtype=np.int64)
-    for i in range(budget):
+
+    def pick(i: int) -> None:
         if centres.shape[0] == 0 and i == 0:
             j = int(torch.randint(n, (1,), generator=generator).item())
         else:
@@ -48,4 +58,8 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
         d2 = (p_sq - 2.0 * (points @ new) + p_sq[j]).clamp_min_(0.0)  # (n,)
         torch.minimum(min_d2, d2, out=min_d2)
         min_d2[j] = -1.0  # never pick twice, even among exact duplicates
+
+    with StepThreads(points.device) as threads:  # each pick is a few short parallel ops: time them (see _threads.py)
+        for i in range(budget):
+            threads.run(lambda: pick(i))
     return picked

@@ -1,0 +1,72 @@
+"""One run per directory (issue 11, item 3): a second `seqgcn run` into a busy run dir stops with one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seqgcn._lock import LOCK_FILE, RunDirLock
+from seqgcn.cli import main
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
+# a process that holds the run dir's lock as a run does, without the CPU cost of a run; it waits to be killed
+HOLDER = "import sys, time; from seqgcn._lock import RunDirLock; RunDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
+
+
+def test_a_second_process_is_refused_and_sigkill_leaves_no_stale_lock(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        second = subprocess.run([sys.executable, "-m", "seqgcn.cli", "run", *QUICK, "--out", str(out)],
+                                capture_output=True, text=True, timeout=120, env=ENV)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.count("\n") == 1, second.stderr
+        assert second.stderr.startswith(f"seqgcn: error: run dir '{out}' is in use by another seqgcn run "
+                                        f"(pid {holder.pid} on host {socket.gethostname()}, started ")
+        assert second.stderr.endswith("); wait for it to end or choose another --out\n")
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # the refused run wrote nothing
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=60)
+    assert main(["run", *QUICK, "--out", str(out)]) == 0, capsys.readouterr().err  # the OS dropped the lock with the process
+    assert (out / "results.json").is_file()
+
+
+def test_a_lock_held_in_this_process_blocks_run_and_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with RunDirLock(out):
+        for argv in (["run", *QUICK, "--out", out], ["run", "--resume", out]):
+            assert main([str(a) for a in argv]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1
+            assert f"run dir '{out}' is in use by another seqgcn run (pid {os.getpid()} on host" in err
+        assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != LOCK_FILE} == \
+            {k: v for k, v in before.items() if k != LOCK_FILE}  # the refused runs touched nothing
+    assert main(["run", "--resume", str(out)]) == 0  # released: the resume goes ahead (and finds all done)
+    with RunDirLock(out):  # ... and released its lock when it ended
+        pass
+
+
+def test_lock_is_exclusive_and_reentrant_after_release(tmp_path):
+    a, b = RunDirLock(tmp_path), RunDirLock(tmp_path)
+    a.acquire()
+    with pytest.raises(ValueError, match=r"is in use by another seqgcn run \(pid \d+ on host .*, started \d{4}-"):
+        b.acquire()
+    a.release()
+    b.acquire()
+    b.release()
