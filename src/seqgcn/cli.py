@@ -1,4 +1,5 @@
-"""Command line: `seqgcn select` (features in, indices out), `seqgcn run` (the full cycle), `seqgcn report`.
+"""Command line: `seqgcn select` (features in, indices out), `seqgcn run` (the full cycle), `seqgcn report`;
+`seqgcn plot tsne` (`seqgcn.plots`) and the labelling commands (`seqgcn.labelling.cli`) add their own parsers.
 
 Bad input ends with one line on stderr, `seqgcn: error: ...`, and exit code 2;
 nothing is written in that case.
@@ -183,12 +184,13 @@ def _cmd_select(args) -> int:
 # --------------------------------------------------------------------------- run
 _CONFIG_OPTIONS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir", "upper_bound", "methods", "trials",
                    "cycles", "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device",
-                   "seed")
+                   "seed", "save_features")
 
 
-def _subset_arg(text: str):
+def subset_arg(text: str):
+    """An integer, or "all" (kept as text: None would read as "not given" in `config_from_args`; `from_dict` maps it)."""
     if text.lower() in ("all", "none"):
-        return None
+        return "all"
     try:
         return int(text)
     except ValueError:
@@ -209,12 +211,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                        f"fashionmnist, svhn, icvl, folder (default {d.dataset}: embedded, no files needed)")
     proto.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files (with --backend ray: "
                        "readable under this path on every node)")
-    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare (default: {' '.join(d.methods)})")
+    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare; a name may carry options, e.g. "
+                       f"\"UncertainGCN(adjacency=eye)\" (default: {' '.join(d.methods)})")
     proto.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
     proto.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
     proto.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
     proto.add_argument("--budget", type=int, metavar="N", help=f"items labelled per cycle (default {d.budget})")
-    proto.add_argument("--subset", type=_subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    proto.add_argument("--subset", type=subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
     proto.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
     proto.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
 
@@ -238,6 +241,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                       "learner once per trial on the whole training set (real + pool with --pool-dataset) and report "
                       "the test metric, mean ± std over trials")
     mode.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
+    mode.add_argument("--save-features", action="store_true", default=None, help="save, per trial, method and cycle, the "
+                      "features the sampler saw and the labelled / candidate / selected items (RUN_DIR/features/*.npz, "
+                      "compressed) for `seqgcn plot tsne RUN_DIR`")
     mode.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run: only its unfinished jobs, "
                       "each from its last checkpointed cycle")
     mode.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqgcn._validation import check_positive_int
+from seqgcn._config_validation import validate_config
 
 CONFIG = "config.json"  # in a run directory: the provenance block, whose "config" is `ExperimentConfig.to_dict()`
 
@@ -45,6 +45,7 @@ class ExperimentConfig:
     subset: int | None = 500             # items in the random candidate subset D_S (None: the whole unlabelled pool)
     seed: int = 0                        # base seed; every other seed is derived from it
     device: str = "cpu"                  # "cpu" | "cuda" | "auto", for the learner and the sampler
+    save_features: bool = False          # keep, per trial/method/cycle, what the sampler saw (features/*.npz; `seqgcn plot tsne`)
     # -- learner (→ LearnerConfig)
     arch: str = "auto"                   # learner network ("auto": by dataset)
     epochs: int = 30                     # learner epochs per cycle
@@ -76,6 +77,8 @@ class ExperimentConfig:
         """
         from seqgcn.presets import preset
 
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a mapping of option: value, got {type(values).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
         clean = {}
         for key, value in values.items():
@@ -88,7 +91,12 @@ class ExperimentConfig:
             if not isinstance(name, str):
                 raise ValueError(f"{source}: preset={name!r} must be a preset name")
             clean = {**preset(name), **clean}  # unknown name -> ValueError listing the known presets
-        return cls(**clean)
+        config = cls(**clean)
+        try:
+            validate_config(config)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        return config
 
     def learner_config(self, task: str):
         """The LearnerConfig for a dataset of `task`; settings left at None are chosen here, and only here.
@@ -130,8 +138,11 @@ def fields_as_json(obj) -> dict:
 
 
 def _coerce(name: str, value, spec: dataclasses.Field, source: str):
-    """Config-file values as the field expects them: lists → tuples, numbers written as text → float."""
-    if isinstance(value, list):
+    """Config-file values as the field expects them: lists → tuples (for the list fields), numbers written as text → float.
+
+    Anything else is left as it is for `validate_config` to judge (so a message shows the value as written).
+    """
+    if isinstance(value, list) and name in ("methods", "milestones"):
         return tuple(value)
     if name == "methods" and isinstance(value, str):
         return (value,)
@@ -147,25 +158,17 @@ def _coerce(name: str, value, spec: dataclasses.Field, source: str):
 
 
 def check_config(config: ExperimentConfig) -> None:
-    """Every field in range before any work; the dataset-dependent checks are `seqgcn.jobs.check_pool`'s."""
+    """Every field's type and range (`validate_config`), then what needs several fields or the sampler registry.
+
+    The dataset-dependent checks are `seqgcn.jobs.check_pool`'s.
+    """
     from seqgcn.samplers import get_sampler
 
-    for name in ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size"):
-        check_positive_int(getattr(config, name), name=name)
-    if config.subset is not None and (isinstance(config.subset, bool) or not isinstance(config.subset, int) or config.subset < config.budget):
+    validate_config(config)
+    if config.subset is not None and config.subset < config.budget:
         raise ValueError(f"subset={config.subset!r} must be an integer >= budget={config.budget} (or None for the whole pool)")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ValueError(f"seed={config.seed!r} must be a non-negative integer")
-    if config.device not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"device={config.device!r} must be one of 'cpu', 'cuda', 'auto'")
-    if not config.methods or not all(isinstance(m, str) for m in config.methods):
-        raise ValueError(f"methods={list(config.methods)!r} must be a non-empty list of method names")
-    if len(set(config.methods)) != len(config.methods):
-        raise ValueError(f"methods={list(config.methods)!r} names a method twice")
     for method in config.methods:
-        get_sampler(method)  # unknown name -> ValueError listing the known ones
-    if not isinstance(config.upper_bound, bool):
-        raise ValueError(f"upper_bound={config.upper_bound!r} must be true or false")
+        get_sampler(method)  # unknown name or option -> ValueError listing the known ones
     if config.pool_data_dir is not None and config.pool_dataset is None:
         raise ValueError(f"pool_data_dir={config.pool_data_dir!r} is set but pool_dataset is not; add --pool-dataset NAME")
 
@@ -232,8 +235,10 @@ def merge_options(file_values: dict, given: dict, *, config_file: str | None, re
     """
     file_values = dict(file_values)
     file_out = file_values.pop("out", None)
+    if config_file:  # the file's own values first, so that an error names the file only when the file is wrong
+        ExperimentConfig.from_dict(file_values, source=f"config file {config_file!r}")
     given = {**{str(k).replace("-", "_"): v for k, v in file_values.items()}, **given}
-    source = f"config file {config_file!r}" if config_file else "options"
+    source = "command line"
     if resume is None:
         return ExperimentConfig.from_dict(given, source=source), out if out is not None else file_out
     if out is not None:
