@@ -150,7 +150,7 @@ def test_an_old_single_checkpoint_run_dir_resumes(tmp_path):
         ('{"format": 2, "trial": 0', r"cannot read job checkpoint '.*trial0-CoreSet-\w{8}.json': Expecting"),
         ('[1, 2]', r"job checkpoint '.*' has format 'list'; this seqgcn reads format 2"),
         ('{"format": 2, "trial": 0, "method": "CoreSet", "done": false, "next_cycle": 1, "records": {}, "attempts": []}',
-         r"job checkpoint '.*' is malformed \(bad or missing: records\); delete it to rerun that job"),
+         r"job checkpoint '.*' is damaged: 'records' is not a list of records; delete it to rerun that job"),
         ('{"format": 2, "trial": 1, "method": "CoreSet", "done": true, "next_cycle": 3, "records": [], "attempts": []}',
          r"belongs to trial 1 'CoreSet', not trial 0 'CoreSet'"),
     ],

@@ -18,10 +18,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from seqgcn._lock import RunDirBusy, RunDirLock  # noqa: E402
 from seqgcn.cli import main  # noqa: E402
 from seqgcn.experiment import ExperimentConfig, RayRunner, run_experiment  # noqa: E402
 from seqgcn.jobs import Job, job_path  # noqa: E402
+from seqgcn.plots import load_views  # noqa: E402
 
+# the tests ask for conftest's `one_torch_thread`: one thread here as in a Ray task with one CPU, since float sums
+# (the training loss) depend on torch's thread count
 GRID = ["--trials", "2", "--cycles", "2", "--epochs", "2", "--budget", "10", "--seed-size", "20", "--subset", "100",
         "--methods", "Random", "CoreSet", "--seed", "1"]
 # one job long enough to be killed between its cycles
@@ -41,17 +45,6 @@ def same_results(run_dir):
     """Every column of results.csv but the timings."""
     with open(run_dir / "results.csv", newline="") as fh:
         return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(fh)]
-
-
-@pytest.fixture
-def one_torch_thread():
-    """As in a Ray task with one CPU: float sums (the training loss) depend on torch's thread count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_ray_backend_gives_the_local_results(tmp_path, capsys, one_torch_thread):
@@ -97,6 +90,39 @@ def test_a_killed_worker_is_retried_from_its_last_cycle(tmp_path, one_torch_thre
     assert first["first_cycle"] == 0 and 1 <= second["first_cycle"] < LONG_JOB.cycles  # only the running cycle is redone
     key = ("cycle", "n_labelled", "metric", "selected", "learner_seed", "candidates_seed", "sampler_seed")
     assert [[r[k] for k in key] for r in ckpt["records"]] == [[r[k] for k in key] for r in reference.records]
+
+
+def test_workers_save_features_run_every_kind_of_sampler_and_the_driver_holds_the_lock(tmp_path, one_torch_thread):
+    # a variant label with a comma, VAAL (reads the images) and Learning Loss (trains with the learner) on the workers
+    methods = ("UncertainGCN(epochs=3, hidden=8)", "VAAL(iterations=2)", "LearningLoss")
+    config = ExperimentConfig(methods=methods, trials=1, cycles=3, epochs=1, budget=5, seed_size=10, subset=50, seed=3,
+                              save_features=True)
+    out, errors, busy = tmp_path / "run", [], []
+
+    def background():
+        try:
+            run_experiment(config, out, progress=False, runner=RayRunner())
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not busy and thread.is_alive() and time.monotonic() < deadline:
+        if (out / "jobs").is_dir() and any((out / "jobs").iterdir()):  # the workers are at it
+            with pytest.raises(RunDirBusy, match=rf"pid {os.getpid()} on host"):  # the driver holds the lock
+                RunDirLock(out).acquire()
+            busy.append(True)
+        time.sleep(0.02)
+    thread.join(timeout=240)
+    assert busy and not errors, errors
+    views = load_views(out)
+    assert sorted(views) == sorted((m, c) for m in methods for c in (0, 1))  # every selecting cycle, none for the last
+    for (method, cycle), view in views.items():
+        picked = json.loads(job_path(out, Job(0, method)).read_text())["records"][cycle]["selected"]
+        assert view["selected"].tolist() == picked
+    with open(out / "results.csv", newline="") as fh:
+        assert [row["method"] for row in csv.DictReader(fh)] == [m for m in methods for _ in range(3)]
 
 
 @pytest.mark.parametrize("option, value, message", [

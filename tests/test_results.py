@@ -54,9 +54,14 @@ def test_report_of_an_unfinished_or_foreign_dir_is_a_one_line_error(tmp_path, ca
     class Interrupt(Exception):
         pass
 
-    class Crashing(FakeLearner):
+    class Crashing(FakeLearner):  # stops the run after its first checkpointed cycle (before it, nothing would be left)
+        calls = 0
+
         def evaluate(self):
-            raise Interrupt
+            Crashing.calls += 1
+            if Crashing.calls == 2:
+                raise Interrupt
+            return super().evaluate()
 
     with pytest.raises(Interrupt):
         run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing)

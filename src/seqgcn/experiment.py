@@ -7,10 +7,13 @@ files from the job files:
 - `seqgcn.config`: the settings (`ExperimentConfig`) and their checks;
 - `seqgcn.jobs`: one job, its seeds and its checkpoint file;
 - `seqgcn.runner`: the backends (`LocalRunner`, `RayRunner`);
-- `seqgcn.results`: the files of a finished run and `seqgcn report`.
+- `seqgcn.results`: the files of a finished run and `seqgcn report`;
+- `seqgcn.rundir`: the run directory, its lock and what counts as an earlier run.
 
-Run directory: ``config.json`` (written first), ``jobs/`` (one checkpoint per
-job, rewritten atomically after every cycle), and at the end ``results.json``,
+Run directory: ``.seqgcn.lock`` (locked by this process while the run works in
+the directory: one run per directory), ``config.json`` (written first),
+``jobs/`` (one checkpoint per job, rewritten atomically after every cycle),
+``features/`` (with ``save_features``), and at the end ``results.json``,
 ``results.csv``, ``summary.txt`` and ``learning_curve.png`` (see `seqgcn.results`).
 A directory of seqgcn 0.1 (one ``checkpoint.json``) is converted to job files
 when resumed.
@@ -18,16 +21,15 @@ when resumed.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqgcn.config import CONFIG, ExperimentConfig, check_config, check_resume_config
-from seqgcn.jobs import JOBS_DIR, OLD_CHECKPOINT, UPPER_BOUND, check_pool, derive_seed, job_path, jobs_of
-from seqgcn.jobs import load_workspace, migrate_old_checkpoint, read_job, seed_set
+from seqgcn.jobs import UPPER_BOUND, check_pool, derive_seed, jobs_of, load_workspace, read_job, seed_set
 from seqgcn.runner import LocalRunner, RayRunner
 from seqgcn.results import assemble_records, provenance, write_json, write_results
+from seqgcn.rundir import FreshStart, claim_run_dir, migrate_old_checkpoint, new_run_dir
 
 __all__ = ["ExperimentConfig", "ExperimentResult", "LocalRunner", "RayRunner", "UPPER_BOUND", "derive_seed",
            "run_experiment"]
@@ -77,6 +79,12 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         the real and pool rows when ``config.pool_dataset`` is set.
     runner : LocalRunner or RayRunner, optional
         The backend (default `LocalRunner()`: in this process, job after job).
+
+    Raises
+    ------
+    ValueError
+        On a bad config or input (before anything is written), on a damaged job
+        file, and when another run holds the run directory's lock (`seqgcn.rundir`).
     """
     runner = LocalRunner() if runner is None else runner
     check_config(config)
@@ -91,8 +99,19 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
                         pool_among=pool_among)
     if not config.upper_bound:
         check_pool(config, ws)
-    run_dir = Path(out_dir) if out_dir is not None else _new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
-    _prepare_run_dir(run_dir, resume=resume)
+    run_dir = Path(out_dir) if out_dir is not None else new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
+    fresh = None if resume else FreshStart(run_dir)
+    with claim_run_dir(run_dir, config, resume=resume):
+        try:
+            return _run_jobs(config, run_dir, ws, runner, resume=resume, progress=progress)
+        except BaseException:
+            if fresh is not None:
+                fresh.undo()
+            raise
+
+
+def _run_jobs(config: ExperimentConfig, run_dir: Path, ws, runner, *, resume: bool, progress: bool) -> ExperimentResult:
+    """In the claimed run directory: config.json, every unfinished job on `runner`, then the results files."""
     meta = provenance(config, ws.dataset, ws.learner, config.learner_config(ws.dataset.task))
     if resume:  # a resumed run keeps its config.json (check_resume_config required it)
         migrate_old_checkpoint(run_dir, config)
@@ -100,41 +119,17 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         write_json(run_dir / CONFIG, meta)
 
     jobs = jobs_of(config)
-    stored = {job: read_job(job_path(run_dir, job), job) for job in jobs}  # a damaged file fails here, before any work
+    stored = {job: read_job(run_dir, job, config) for job in jobs}  # a damaged file fails here, before any work
     todo = [job for job in jobs if not (stored[job] and stored[job]["done"])]
     cycles_done = sum(len(stored[job]["records"]) for job in jobs if job not in todo)
     start = time.perf_counter()
     outcomes = runner.run(config, todo, run_dir, ws, progress=progress, cycles_done=cycles_done)
     wall = time.perf_counter() - start
 
-    records = assemble_records(run_dir, jobs)
+    records = assemble_records(run_dir, jobs, config)
     seed_sets = None if config.upper_bound else {str(t): seed_set(config, ws, t).tolist() for t in range(config.trials)}
     summary, text, paths = write_results(run_dir, {**meta, "backend": runner.name, "wall_seconds": wall}, records,
                                          seed_sets=seed_sets)
     return ExperimentResult(run_dir=run_dir, records=records, summary=summary, table=text, paths=paths,
                             metric_name=ws.learner.metric_name, higher_is_better=bool(ws.learner.higher_is_better),
                             upper_bound=config.upper_bound, outcomes=outcomes)
-
-
-def _new_run_dir(dataset: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{dataset}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def _prepare_run_dir(path: Path, *, resume: bool) -> None:
-    if resume:
-        return
-    if path.exists() and any((path / name).exists() for name in (CONFIG, OLD_CHECKPOINT, JOBS_DIR)):
-        raise ValueError(f"output dir {str(path)!r} already holds a run; continue it with --resume {path} or choose another --out")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"output dir {str(path)!r} is not writable: {exc.strerror or exc}") from None

@@ -25,7 +25,7 @@ So a cycle is a pure function of (config, pool state before it): a job resumed
 from its checkpoint, on any worker, ends with the same metrics and selections as
 an uninterrupted one (given a deterministic learner on the same device).
 
-Checkpoint: ``RUN_DIR/jobs/trial<t>-<slug>-<crc>.json`` (see `job_path`), rewritten
+Checkpoint: ``RUN_DIR/jobs/trial<t>-<slug>-<hash>.json`` (see `job_path`), rewritten
 atomically after every cycle::
 
     {"format": 2, "trial": t, "method": m, "done": bool, "next_cycle": c,
@@ -137,15 +137,20 @@ def seed_set(config: ExperimentConfig, ws: Workspace, trial: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the checkpoint file
 def job_path(run_dir, job: Job) -> Path:
-    """``RUN_DIR/jobs/trial<t>-<slug>-<crc>.json``: the slug keeps [A-Za-z0-9_.-] of the method, the CRC tells
-    apart names that slug alike ("UncertainGCN(layers=3)" → ``trial0-UncertainGCN_layers_3_-1a2b3c4d.json``)."""
+    """``RUN_DIR/jobs/trial<t>-<slug>-<hash>.json``: the slug keeps [A-Za-z0-9_.-] of the method, the hash (8 hex
+    digits of its SHA-1) tells apart names that slug alike ("UncertainGCN(layers=3)" → ``trial0-UncertainGCN_layers_3_-1a2b3c4d.json``)."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", job.method)[:60]
     tag = hashlib.sha1(job.method.encode()).hexdigest()[:8]
     return Path(run_dir) / JOBS_DIR / f"trial{job.trial}-{slug}-{tag}.json"
 
 
-def read_job(path: Path, job: Job) -> dict | None:
-    """The checkpoint of `job`, or None when it has not finished a cycle yet; a damaged file is a one-line error."""
+def read_job(run_dir, job: Job, config: ExperimentConfig) -> dict | None:
+    """The checkpoint of `job`, or None when it has not finished a cycle yet.
+
+    A file that is not JSON, of another format or of the wrong shape (`check_job`)
+    is a one-line ValueError naming it, before any of it is used.
+    """
+    path = job_path(run_dir, job)
     if not path.exists():
         return None
     try:
@@ -155,15 +160,48 @@ def read_job(path: Path, job: Job) -> dict | None:
     if not isinstance(ckpt, dict) or ckpt.get("format") != JOB_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"job checkpoint {str(path)!r} has format {found!r}; this seqgcn reads format {JOB_FORMAT}")
-    shape = {"trial": int, "method": str, "done": bool, "next_cycle": int, "records": list, "attempts": list}
-    bad = [k for k, kind in shape.items() if not isinstance(ckpt.get(k), kind)]
-    if bad or (not ckpt["done"] and not isinstance(ckpt.get("state"), dict)):
-        raise ValueError(f"job checkpoint {str(path)!r} is malformed (bad or missing: {', '.join(bad) or 'state'}); "
-                         "delete it to rerun that job")
-    if (ckpt["trial"], ckpt["method"]) != tuple(job):
-        raise ValueError(f"job checkpoint {str(path)!r} belongs to trial {ckpt['trial']} {ckpt['method']!r}, "
-                         f"not trial {job.trial} {job.method!r}")
+    problem = check_job(ckpt, job, config)
+    if problem:
+        raise damaged(path, problem)
     return ckpt
+
+
+def check_job(ckpt: dict, job: Job, config: ExperimentConfig) -> str | None:
+    """What is wrong with the shape of a job checkpoint (None: nothing).
+
+    records: one dict per finished cycle of this (trial, method), with the summary's
+    keys; next_cycle: how many there are; done: whether that is every cycle; state:
+    the pool state to go on from (a dict) while not done; attempts: a list.
+    """
+    if (ckpt.get("trial"), ckpt.get("method")) != tuple(job):
+        return f"it belongs to trial {ckpt.get('trial')!r} {ckpt.get('method')!r}, not trial {job.trial} {job.method!r}"
+    records, next_cycle, done = ckpt.get("records"), ckpt.get("next_cycle"), ckpt.get("done")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return "'records' is not a list of records"
+    numbers_ok = all(_is_int(r.get(k)) for r in records for k in ("trial", "cycle", "n_labelled"))
+    if not numbers_ok or not all(isinstance(r.get("metric"), (int, float)) and (r["trial"], r.get("method")) == tuple(job)
+                                 for r in records):
+        return "a record lacks its method, trial, cycle, n_labelled or metric"
+    n_cycles = 1 if config.upper_bound else config.cycles
+    if not _is_int(next_cycle) or not 1 <= next_cycle <= n_cycles or not isinstance(done, bool):
+        return f"'next_cycle' is {next_cycle!r} (done: {done!r}), not a cycle in [1, {n_cycles}]"
+    if len(records) != next_cycle or [r["cycle"] for r in records] != list(range(next_cycle)):
+        return f"it holds {len(records)} records where 'next_cycle' says {next_cycle} cycles are done"
+    if done != (next_cycle == n_cycles):
+        return f"'done' is {done} after {next_cycle} of {n_cycles} cycles"
+    if not done and not isinstance(ckpt.get("state"), dict):
+        return "'state' is not the pool state of the job in progress"
+    if not isinstance(ckpt.get("attempts"), list):
+        return "'attempts' is not a list"
+    return None
+
+
+def damaged(path: Path, problem: str) -> ValueError:
+    return ValueError(f"job checkpoint {str(path)!r} is damaged: {problem}; delete it to rerun that job")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def write_job(run_dir, job: Job, ckpt: dict) -> None:
@@ -193,7 +231,7 @@ def run_job(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, *, on_cy
     `on_cycle(job)` is called after each checkpointed cycle (progress). A job
     found done returns its stored records without any work.
     """
-    ckpt = read_job(job_path(run_dir, job), job) or {"done": False, "next_cycle": 0, "records": [], "state": None,
+    ckpt = read_job(run_dir, job, config) or {"done": False, "next_cycle": 0, "records": [], "state": None,
                                                       "attempts": []}
     if ckpt["done"]:
         return ckpt["records"]
@@ -202,7 +240,7 @@ def run_job(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, *, on_cy
     if job.method == UPPER_BOUND:
         cycles = [_upper_bound_cycle(config, job, ws)]
     else:
-        cycles = _active_learning_cycles(config, job, ws, ckpt)
+        cycles = _active_learning_cycles(config, job, run_dir, ws, ckpt)
     for record, state in cycles:
         records.append(record)
         done = state is None
@@ -213,17 +251,25 @@ def run_job(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, *, on_cy
     return records
 
 
-def _active_learning_cycles(config: ExperimentConfig, job: Job, ws: Workspace, ckpt: dict):
-    """Yield (record, state to resume from; None after the last cycle) for each cycle left of `job`."""
+def _active_learning_cycles(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, ckpt: dict):
+    """Yield (record, state to resume from; None after the last cycle) for each cycle left of `job`.
+
+    With ``config.save_features`` each selecting cycle also saves what the sampler saw
+    (`seqgcn.plots.save_view`, under the run directory) before its record is yielded.
+    """
     from seqgcn.loop import ActiveLearner, GroundTruthOracle
+    from seqgcn.plots import save_view
     from seqgcn.pool import PoolState
     from seqgcn.samplers import get_sampler
 
     trial, method = job
     al = ActiveLearner(ws.learner, None, GroundTruthOracle(ws.dataset), PoolState(ws.dataset.n_train),
-                       budget=config.budget, subset=config.subset, pool_among=ws.pool_among)
+                       budget=config.budget, subset=config.subset, pool_among=ws.pool_among, keep_view=config.save_features)
     if ckpt["state"] is not None:
-        al.load_state_dict(ckpt["state"])
+        try:
+            al.load_state_dict(ckpt["state"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise damaged(job_path(run_dir, job), f"its pool state cannot be restored ({one_line(exc)})") from None
     else:
         rng = np.random.default_rng(derive_seed(config.seed, "seed_set", trial))
         al.label_seed(config.seed_size, rng, seed_among=ws.seed_among)
@@ -237,6 +283,8 @@ def _active_learning_cycles(config: ExperimentConfig, job: Job, ws: Workspace, c
         last = cycle == config.cycles - 1
         rec = al.step(cycle, learner_seed=seeds["learner_seed"], rng=np.random.default_rng(seeds["candidates_seed"]),
                       select=not last)
+        if al.last_view is not None and rec["selected"]:  # --save-features
+            save_view(run_dir, al.last_view, trial=trial, method=method, cycle=cycle)
         yield {"method": method, "trial": trial, **rec, **seeds}, None if last else al.state_dict()
 
 
@@ -248,34 +296,3 @@ def _upper_bound_cycle(config: ExperimentConfig, job: Job, ws: Workspace):
     learner_seed = derive_seed(config.seed, "upper_bound", job.trial)
     trained = train_and_evaluate(ws.learner, everything, GroundTruthOracle(ws.dataset).label(everything), seed=learner_seed)
     return {"method": UPPER_BOUND, "trial": job.trial, "cycle": 0, **trained, "learner_seed": learner_seed, "selected": []}, None
-
-
-# --------------------------------------------------------------------------- format 1
-OLD_CHECKPOINT = "checkpoint.json"  # format 1: one checkpoint for the whole run (seqgcn 0.1)
-
-
-def migrate_old_checkpoint(run_dir, config: ExperimentConfig) -> None:
-    """Turn a format-1 ``checkpoint.json`` into job files (finished jobs and the one in progress), then remove it."""
-    path = Path(run_dir) / OLD_CHECKPOINT
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-        records, active = old["records"], old.get("active")
-        if old.get("format") != 1 or not isinstance(records, list):
-            raise ValueError(f"format {old.get('format')!r}")
-        by_job: dict[Job, list] = {}
-        for r in records:
-            by_job.setdefault(Job(int(r["trial"]), str(r["method"])), []).append(r)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"cannot resume from the old checkpoint {str(path)!r} ({one_line(exc)}); "
-                         "start the run again in a new directory") from None
-    n_cycles = 1 if config.upper_bound else config.cycles
-    for job, recs in by_job.items():
-        in_progress = active is not None and (active.get("trial"), active.get("method")) == tuple(job)
-        state = active["state"] if in_progress else None
-        if len(recs) < n_cycles and state is None:
-            continue  # nothing to resume it from: the job starts again
-        write_job(run_dir, job, {"done": state is None, "next_cycle": len(recs), "records": recs, "state": state,
-                                 "attempts": []})
-    path.unlink()

@@ -29,7 +29,7 @@ import numpy as np
 
 from seqgcn._io import write_atomic
 from seqgcn.config import CONFIG, ExperimentConfig, config_diff, fields_as_json, one_line
-from seqgcn.jobs import Job, derive_seed, job_path, json_default, read_job
+from seqgcn.jobs import Job, derive_seed, json_default, read_job
 
 RESULTS = "results.json"
 CSV_COLUMNS = ["method", "trial", "cycle", "n_labelled", "metric", "train_seconds", "eval_seconds", "features_seconds",
@@ -76,11 +76,11 @@ def provenance(config: ExperimentConfig, dataset, learner, learner_config) -> di
     }
 
 
-def assemble_records(run_dir, jobs: list[Job]) -> list[dict]:
+def assemble_records(run_dir, jobs: list[Job], config: ExperimentConfig) -> list[dict]:
     """Every record of the run, read from the job files in job order; every job must be done."""
     records = []
     for job in jobs:
-        ckpt = read_job(job_path(run_dir, job), job)
+        ckpt = read_job(run_dir, job, config)
         if ckpt is None or not ckpt["done"]:
             raise ValueError(f"job trial {job.trial} {job.method!r} of {str(run_dir)!r} has not finished; "
                              f"continue it with seqgcn run --resume {run_dir}")
@@ -111,11 +111,14 @@ def summarize_records(meta: dict, records: list) -> tuple[dict, str]:
 
 
 def plot(meta: dict, records: list, path: Path) -> None:
+    """The learning curves of `records`, drawn in memory, then written like every other file (atomically)."""
     from seqgcn.report import direction_text, plot_learning_curves
 
     scale, label = display(meta["metric_name"])
-    plot_learning_curves(records, path, scale=scale, metric_name=f"{label}, {direction_text(meta['higher_is_better'])}",
+    png = io.BytesIO()
+    plot_learning_curves(records, png, scale=scale, metric_name=f"{label}, {direction_text(meta['higher_is_better'])}",
                          title=f"{meta['dataset']['name']}: {label} vs labelled items")
+    write_atomic(path, png.getvalue())
 
 
 def csv_text(records: list, *, upper_bound: bool) -> str:
