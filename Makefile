@@ -1,5 +1,6 @@
 # Two entry points: `make run` (the default experiment on the embedded digits) and `make test`.
 # Each creates .venv if it is missing. torch is pinned first so that pip never pulls CUDA wheels.
+# The ray extra is installed too, so that the tests of `--backend ray` run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,labelstudio,kmedoids]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,labelstudio,kmedoids]'
 	touch $(STAMP)
 
 $(LS_STAMP):

@@ -225,9 +225,12 @@ def test_run_compares_variants_side_by_side(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert all(f"AUBC {m}:" in out for m in methods)
-    lines = (tmp_path / "run" / "results.csv").read_text().splitlines()
-    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    with open(tmp_path / "run" / "results.csv", newline="") as fh:  # a plain CSV: no comment lines to skip
+        rows = list(csv.DictReader(fh))
     assert [r["method"] for r in rows] == [methods[0]] * 2 + [methods[1]] * 2  # commas quoted, one label each
+    assert main(["report", str(tmp_path / "run")]) == 0  # the labels come back from results.json as they were given
+    report = capsys.readouterr().out
+    assert [line.split(":")[0] for line in report.splitlines() if line.startswith("AUBC U")] == [f"AUBC {m}" for m in methods]
 
 
 # --------------------------------------------------------------------------- CLI select refuses, t-SNE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from seqgcn.cli import main
-from seqgcn.experiment import ExperimentConfig, add_run_arguments, config_from_args
+from seqgcn.cli import add_run_arguments, config_from_args
+from seqgcn.experiment import ExperimentConfig
+from seqgcn.jobs import Job, job_path
 
 # 2 methods × 1 trial × 5 cycles, a few epochs: seconds, but long enough to be killed mid-run
 TINY = ["--trials", "1", "--cycles", "5", "--seed-size", "20", "--budget", "10", "--subset", "60",
@@ -31,9 +34,8 @@ def seqgcn_run(*args, check=True, **kw):
 
 
 def read_csv(run_dir: Path) -> list[dict]:
-    lines = [ln for ln in (run_dir / "results.csv").read_text().splitlines() if not ln.startswith("#")]
-    header = lines[0].split(",")
-    return [dict(zip(header, ln.split(","), strict=True)) for ln in lines[1:]]
+    with open(run_dir / "results.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def metric_and_selection(run_dir: Path):
@@ -65,8 +67,9 @@ def test_labelled_set_grows_by_the_budget_without_duplicates(reference):
     for method in ("Random", "CoreGCN"):
         picked = [int(i) for r in rows if r["method"] == method for i in r["selected"].split()]
         assert len(picked) == 4 * 10 and len(set(picked)) == len(picked)
-    ckpt = json.loads((out / "checkpoint.json").read_text())
-    assert ckpt["active"] is None and ckpt["next_job"] == 2
+    for method in ("Random", "CoreGCN"):
+        job = json.loads(job_path(out, Job(0, method)).read_text())
+        assert job["done"] and job["next_cycle"] == 5 and job["state"] is None
 
 
 def test_same_seed_gives_identical_metric_columns(reference, tmp_path):
@@ -80,7 +83,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(reference, tmp_path):
     cut = tmp_path / "cut"
     cmd = [sys.executable, "-m", "seqgcn.cli", "run", *TINY, "--out", str(cut)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    ckpt, deadline = cut / "checkpoint.json", time.monotonic() + 240
+    ckpt, deadline = job_path(cut, Job(0, "Random")), time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if ckpt.exists() and len(json.loads(ckpt.read_text())["records"]) >= 1:
@@ -91,7 +94,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(reference, tmp_path):
     finally:
         proc.wait(timeout=60)
     state = json.loads(ckpt.read_text())
-    assert 1 <= len(state["records"]) < 10 and not (cut / "results.csv").exists()
+    assert 1 <= len(state["records"]) <= 5 and not (cut / "results.csv").exists()
     resumed = seqgcn_run("--resume", cut)
     assert "AUBC CoreGCN" in resumed.stdout
     assert metric_and_selection(cut) == metric_and_selection(out)
@@ -165,3 +168,15 @@ def test_no_arguments_means_the_embedded_default():
     assert config == ExperimentConfig() and out is None
     assert config.dataset == "digits" and config.methods == ("Random", "CoreSet", "UncertainGCN", "CoreGCN")
     assert config.trials == 3 and 40 <= config.seed_size <= 50 and 40 <= config.budget <= 50
+
+
+def test_ray_backend_without_ray_names_the_extra(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    err = cli_error(capsys, "--backend", "ray", "--out", tmp_path / "x")
+    assert err == "seqgcn: error: --backend ray needs Ray, which is not installed: pip install 'seqgcn[ray]'"
+    assert not (tmp_path / "x").exists()
+
+
+def test_ray_options_need_the_ray_backend(capsys, tmp_path):
+    err = cli_error(capsys, "--cpus-per-job", "2", "--ray-address", "auto", "--out", tmp_path / "x")
+    assert err == "seqgcn: error: --cpus-per-job, --ray-address apply only to --backend ray"

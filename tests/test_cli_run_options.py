@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from seqgcn.cli import build_parser, main
-from seqgcn.experiment import ExperimentConfig, config_from_args
+from seqgcn.cli import build_parser, config_from_args, main
+from seqgcn.experiment import ExperimentConfig
 
 # option -> (command-line words, the config field it sets, the value recorded); none equals its default
 OPTIONS = {
@@ -32,6 +32,12 @@ OPTIONS = {
     "--upper-bound": ([], "upper_bound", True),
     "--save-features": ([], "save_features", True),
 }
+# the backend's options decide how the jobs run, not the results: they reach the runner, never the config
+RUNNER_OPTIONS = {
+    "--cpus-per-job": (["2"], "cpus_per_job", 2.0),
+    "--gpus-per-job": (["0.5"], "gpus_per_job", 0.5),
+    "--ray-address": (["auto"], "address", "auto"),
+}
 
 
 def parse_run(argv):
@@ -41,7 +47,18 @@ def parse_run(argv):
 def test_the_table_covers_every_option_of_seqgcn_run():
     run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
     options = {a.option_strings[0] for a in run_parser._actions if a.option_strings and a.dest != "help"}
-    assert options == set(OPTIONS) | {"--out", "--resume", "--config"}
+    assert options == set(OPTIONS) | set(RUNNER_OPTIONS) | {"--out", "--resume", "--config", "--backend"}
+
+
+@pytest.mark.parametrize("option", sorted(RUNNER_OPTIONS))
+def test_each_backend_option_reaches_the_runner_and_not_the_config(option):
+    pytest.importorskip("ray")
+    from seqgcn.cli import runner_from_args
+
+    words, name, value = RUNNER_OPTIONS[option]
+    args = parse_run(["--backend", "ray", option, *words])
+    assert getattr(runner_from_args(args), name) == value
+    assert config_from_args(args)[0] == ExperimentConfig()
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))

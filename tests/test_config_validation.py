@@ -1,4 +1,4 @@
-"""Config values checked by type and range where they enter; damaged checkpoints and .npy headers (issue 11, item 6)."""
+"""Config values checked by type and range where they enter; damaged job checkpoints and .npy headers (issue 11, item 6)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, run_experiment
+from seqgcn.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
 
 # (key, bad value, the message it must give); every field of ExperimentConfig appears at least once
@@ -134,30 +135,38 @@ def test_an_intact_checkpoint_resumes(finished_run):
     assert len(resume(finished_run).records) == 6
 
 
+def in_progress(c: dict, state) -> dict:
+    """The finished job file `c` as it was after its second of three cycles, with `state` as its pool state."""
+    return {**c, "records": c["records"][:2], "next_cycle": 2, "done": False, "state": state}
+
+
+# each edit turns the finished job file of (trial 0, Random) into a damaged one; per-job checkpoints since issue 8
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: [], r"has format 'list'; this seqgcn reads format 1"),
-        (lambda c: {"format": 1}, r"is damaged: 'records' is not a list of records"),
+        (lambda c: [], r"has format 'list'; this seqgcn reads format 2"),
+        (lambda c: {"format": 2}, r"is damaged: it belongs to trial None None, not trial 0 'Random'"),
+        (lambda c: {**c, "trial": 1}, r"is damaged: it belongs to trial 1 'Random', not trial 0 'Random'"),
         (lambda c: {**c, "records": {"a": 1}}, r"is damaged: 'records' is not a list of records"),
         (lambda c: {**c, "records": [{"method": "Random"}]}, r"is damaged: a record lacks its method, trial, cycle"),
         (lambda c: {**c, "records": [{**r, "method": "Nope"} for r in c["records"]]}, r"a record lacks its method"),
-        (lambda c: {**c, "next_job": "2"}, r"is damaged: 'next_job' is '2', not a job number in \[0, 2\]"),
-        (lambda c: {**c, "next_job": 7}, r"'next_job' is 7, not a job number in \[0, 2\]"),
-        (lambda c: {k: v for k, v in c.items() if k != "active"}, r"is damaged: 'active' is 'missing', not the job"),
-        (lambda c: {**c, "active": [1]}, r"'active' is \[1\], not the job in progress"),
-        (lambda c: {**c, "records": c["records"][:4]}, r"it holds 4 records where its position says 6 cycles are done"),
-        (lambda c: {**c, "records": c["records"][:4], "next_job": 1,
-                    "active": {"job": 1, "next_cycle": 1, "state": {"pool": 7}}},
-         r"is damaged: its pool state cannot be restored"),
+        (lambda c: {**c, "next_cycle": "2"}, r"is damaged: 'next_cycle' is '2' \(done: True\), not a cycle in \[1, 3\]"),
+        (lambda c: {**c, "next_cycle": 7}, r"'next_cycle' is 7 \(done: True\), not a cycle in \[1, 3\]"),
+        (lambda c: {**c, "records": c["records"][:2]}, r"it holds 2 records where 'next_cycle' says 3 cycles are done"),
+        (lambda c: {**c, "done": False}, r"is damaged: 'done' is False after 3 of 3 cycles"),
+        (lambda c: in_progress(c, None), r"is damaged: 'state' is not the pool state of the job in progress"),
+        (lambda c: {k: v for k, v in c.items() if k != "attempts"}, r"is damaged: 'attempts' is not a list"),
+        (lambda c: in_progress(c, {"pool": 7}), r"is damaged: its pool state cannot be restored"),
     ],
 )
-def test_a_checkpoint_of_the_wrong_shape_is_a_one_line_error(finished_run, edit, message):
-    path = finished_run / "checkpoint.json"
+def test_a_job_checkpoint_of_the_wrong_shape_is_a_one_line_error(finished_run, edit, message):
+    path = job_path(finished_run, Job(0, "Random"))
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
     with pytest.raises(ValueError, match=message) as info:
         resume(finished_run)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+    if "is damaged" in message:
+        assert str(info.value).endswith("; delete it to rerun that job")
 
 
 @pytest.mark.parametrize("stored", ["[]", '{"config": 5}', '{"config": {"trials": "x"}}', '{"nothing": 1}'])

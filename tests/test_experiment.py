@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
 
-from seqgcn.experiment import (
-    ExperimentConfig,
-    add_run_arguments,
-    config_from_args,
-    derive_seed,
-    load_config_file,
-    run_experiment,
-)
+from seqgcn.cli import add_run_arguments, config_from_args
+from seqgcn.config import load_config_file
+from seqgcn.experiment import ExperimentConfig, derive_seed, run_experiment
+from seqgcn.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
 
 TINY = ExperimentConfig(dataset="tiny", methods=("Random", "CoreSet"), trials=2, cycles=3, seed_size=10, budget=5,
@@ -30,23 +29,40 @@ def metric_and_selection(records):
     return [(r["method"], r["trial"], r["cycle"], r["n_labelled"], r["metric"], r["selected"]) for r in records]
 
 
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_files_and_provenance(tmp_path):
     res = run(out=tmp_path / "run")
     d = tmp_path / "run"
-    for name in ("config.json", "checkpoint.json", "results.json", "results.csv", "summary.txt", "learning_curve.png"):
+    for name in ("config.json", "results.json", "results.csv", "summary.txt", "learning_curve.png"):
         assert (d / name).is_file(), name
+    assert len(list((d / "jobs").glob("trial*.json"))) == 2 * 2 and not (d / "checkpoint.json").exists()
     meta = json.loads((d / "results.json").read_text())
     assert meta["config"] == TINY.to_dict()
     for key in ("seqgcn_version", "torch_version", "dataset", "seeds", "records", "summary"):
         assert key in meta
-    assert meta["dataset"]["n_train"] == 120
+    assert meta["dataset"]["n_train"] == 120 and meta["backend"] == "local"
     assert len(meta["records"]) == 2 * 2 * 3
-    csv = [ln for ln in (d / "results.csv").read_text().splitlines() if not ln.startswith("#")]
-    header = csv[0].split(",")
-    assert header[:5] == ["method", "trial", "cycle", "n_labelled", "metric"] and len(csv) == 13
-    assert "select_seconds" in header and "learner_seed" in header
+    rows = read_csv(d / "results.csv")  # plain CSV: the first line is the header
+    assert list(rows[0])[:5] == ["method", "trial", "cycle", "n_labelled", "metric"] and len(rows) == 12
+    assert "select_seconds" in rows[0] and "learner_seed" in rows[0]
+    assert [(r["method"], int(r["trial"]), int(r["cycle"])) for r in rows] == \
+           [(m, t, c) for t in range(2) for m in ("Random", "CoreSet") for c in range(3)]
+    assert [float(r["metric"]) for r in rows] == [r["metric"] for r in meta["records"]]
+    assert [r["selected"] for r in rows] == [" ".join(map(str, r["selected"])) for r in meta["records"]]
     assert "AUBC" in (d / "summary.txt").read_text()
     assert set(res.summary) == {"Random", "CoreSet"}
+
+
+def test_results_csv_reads_with_pandas_defaults(tmp_path):
+    pd = pytest.importorskip("pandas")
+    run(out=tmp_path / "run")
+    frame = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert frame.shape[0] == 12 and list(frame.columns[:3]) == ["method", "trial", "cycle"]
+    assert frame.groupby("method")["n_labelled"].max().to_dict() == {"CoreSet": 20, "Random": 20}
 
 
 def test_same_seed_set_for_all_methods_in_a_trial(tmp_path):
@@ -77,23 +93,86 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    full = run(out=tmp_path / "full")
+def crashing_learner(at_call: int):
+    """A FakeLearner class whose `at_call`-th evaluation (over all its instances) raises Interrupt."""
     calls = {"n": 0}
 
     class Crashing(FakeLearner):
         def evaluate(self):
             calls["n"] += 1
-            if calls["n"] == 5:  # in trial 0, method CoreSet, cycle 1
+            if calls["n"] == at_call:
                 raise Interrupt
             return super().evaluate()
 
+    return Crashing, calls
+
+
+def test_resume_after_interruption_reruns_only_the_unfinished_jobs(tmp_path):
+    full = run(out=tmp_path / "full")
+    crashing, _ = crashing_learner(5)  # in trial 0, method CoreSet, cycle 1
     with pytest.raises(Interrupt):
-        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing)
-    ckpt = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
-    assert len(ckpt["records"]) == 4 and ckpt["active"]["method"] == "CoreSet" and ckpt["active"]["next_cycle"] == 1
-    resumed = run(out=tmp_path / "cut", resume=True)
+        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing)
+    random0 = json.loads(job_path(tmp_path / "cut", Job(0, "Random")).read_text())
+    coreset0 = json.loads(job_path(tmp_path / "cut", Job(0, "CoreSet")).read_text())
+    assert random0["done"] and len(random0["records"]) == 3
+    assert not coreset0["done"] and coreset0["next_cycle"] == 1 and len(coreset0["records"]) == 1
+    assert not job_path(tmp_path / "cut", Job(1, "Random")).exists()
+    counting, calls = crashing_learner(0)
+    resumed = run_experiment(TINY, tmp_path / "cut", resume=True, progress=False, dataset=tiny_dataset(),
+                             learner_factory=counting)
+    assert calls["n"] == 12 - 4  # the 3 cycles of the finished job and the first of CoreSet are not run again
     assert metric_and_selection(resumed.records) == metric_and_selection(full.records)
+
+
+def test_an_old_single_checkpoint_run_dir_resumes(tmp_path):
+    """A format-1 checkpoint.json (seqgcn 0.1) is turned into job files and the run continues."""
+    full = run(out=tmp_path / "full")
+    crashing, _ = crashing_learner(5)
+    with pytest.raises(Interrupt):
+        run_experiment(TINY, tmp_path / "old", progress=False, dataset=tiny_dataset(), learner_factory=crashing)
+    cut = tmp_path / "old"
+    random0, coreset0 = (json.loads(job_path(cut, Job(0, m)).read_text()) for m in ("Random", "CoreSet"))
+    old = {"format": 1, "records": random0["records"] + coreset0["records"], "next_job": 1,
+           "active": {"job": 1, "trial": 0, "method": "CoreSet", "next_cycle": 1, "state": coreset0["state"]}}
+    shutil.rmtree(cut / "jobs")
+    (cut / "checkpoint.json").write_text(json.dumps(old))
+    resumed = run(out=cut, resume=True)
+    assert metric_and_selection(resumed.records) == metric_and_selection(full.records)
+    assert not (cut / "checkpoint.json").exists()
+    (cut / "checkpoint.json").write_text('{"format": 1, "records": 3}')
+    with pytest.raises(ValueError, match=r"cannot resume from the old checkpoint .*checkpoint.json' \(format 1\); start"):
+        run(out=cut, resume=True)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"format": 2, "trial": 0', r"cannot read job checkpoint '.*trial0-CoreSet-\w{8}.json': Expecting"),
+        ('[1, 2]', r"job checkpoint '.*' has format 'list'; this seqgcn reads format 2"),
+        ('{"format": 2, "trial": 0, "method": "CoreSet", "done": false, "next_cycle": 1, "records": {}, "attempts": []}',
+         r"job checkpoint '.*' is damaged: 'records' is not a list of records; delete it to rerun that job"),
+        ('{"format": 2, "trial": 1, "method": "CoreSet", "done": true, "next_cycle": 3, "records": [], "attempts": []}',
+         r"belongs to trial 1 'CoreSet', not trial 0 'CoreSet'"),
+    ],
+)
+def test_a_damaged_job_checkpoint_is_a_one_line_error(tmp_path, text, message):
+    crashing, _ = crashing_learner(5)
+    with pytest.raises(Interrupt):
+        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing)
+    job_path(tmp_path / "cut", Job(0, "CoreSet")).write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        run(out=tmp_path / "cut", resume=True)
+    assert "\n" not in str(info.value)
+
+
+def test_job_file_names_are_safe_and_distinct_for_any_method_name(tmp_path):
+    names = ["CoreGCN", "UncertainGCN(layers=3)", "UncertainGCN(layers=3,margin=0.2)", "UncertainGCN[layers=3]",
+             "a/b c", "x" * 200]
+    paths = [job_path(tmp_path, Job(0, m)) for m in names]
+    assert len(set(paths)) == len(names)
+    for p in paths:
+        assert p.parent == tmp_path / "jobs" and re.fullmatch(r"trial0-[A-Za-z0-9_.-]{1,60}-[0-9a-f]{8}\.json", p.name)
+    assert paths[1].name.startswith("trial0-UncertainGCN_layers_3_-")
 
 
 def test_resume_with_other_config_is_refused(tmp_path):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from seqgcn.cli import build_parser, main
-from seqgcn.experiment import ExperimentConfig, add_run_arguments, config_from_args, run_experiment
+from seqgcn.cli import add_run_arguments, build_parser, config_from_args, main
+from seqgcn.experiment import ExperimentConfig, run_experiment
 from seqgcn.presets import available_presets, preset
 from test_loop import FakeLearner, tiny_dataset
 

@@ -16,20 +16,22 @@ import numpy as np
 import pytest
 
 from seqgcn.cli import main
+from seqgcn.jobs import Job, job_path
 
 QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
 ERRORS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied"}
-RUN_FILES = ["config.json", "checkpoint.json", "results.json", "results.csv", "summary.txt", "learning_curve.png"]
+JOB_FILE = str(job_path("", Job(0, "Random")))  # jobs/trial0-Random-<hash>.json: the run's only job, checkpointed per cycle
+RUN_FILES = ["config.json", JOB_FILE, "results.json", "results.csv", "summary.txt", "learning_curve.png"]
 
 
 @pytest.fixture
 def fail_writing(monkeypatch):
-    """fail_writing(name, code): committing a file called `name` fails with OSError(code)."""
+    """fail_writing(name, code): committing a file called `name` (its last part) fails with OSError(code)."""
     real = os.replace
 
     def arm(name: str, code: int):
         def replace(src, dst, **kw):
-            if Path(dst).name == name:
+            if Path(dst).name == Path(name).name:
                 raise OSError(code, os.strerror(code), str(src))
             return real(src, dst, **kw)
 
@@ -49,7 +51,7 @@ def one_line_error(capsys, argv) -> str:
 
 
 def leftovers(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp")) if d.exists() else []
+    return sorted(p.name for p in d.rglob("*.tmp")) if d.exists() else []
 
 
 @pytest.mark.parametrize("name, code", [(n, c) for n, c in zip(RUN_FILES, list(ERRORS) * 2)])
@@ -73,7 +75,7 @@ def test_select_out(fail_writing, capsys, tmp_path, code):
 
 
 def test_a_run_that_failed_before_its_first_cycle_leaves_nothing(fail_writing, capsys, tmp_path):
-    fail_writing("checkpoint.json", errno.ENOSPC)
+    fail_writing(JOB_FILE, errno.ENOSPC)
     one_line_error(capsys, ["run", *QUICK, "--out", tmp_path / "run"])
     assert not (tmp_path / "run").exists()
     (tmp_path / "mine").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -10,13 +11,13 @@ import pytest
 
 from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, derive_seed, run_experiment
+from seqgcn.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
 
 
 def read_csv(path):
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
-    header = lines[0].split(",")
-    return [dict(zip(header, ln.split(","), strict=True)) for ln in lines[1:]]
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def test_upper_bound_on_digits_writes_one_record_per_trial(capsys, tmp_path):
@@ -84,7 +85,8 @@ def test_upper_bound_resumes_after_the_last_finished_trial(tmp_path):
 
     with pytest.raises(Interrupt):
         run_experiment(config, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing)
-    assert len(json.loads((tmp_path / "cut" / "checkpoint.json").read_text())["records"]) == 1
+    assert json.loads(job_path(tmp_path / "cut", Job(0, "UpperBound")).read_text())["done"]
+    assert not job_path(tmp_path / "cut", Job(1, "UpperBound")).exists()
     resumed = run_experiment(config, tmp_path / "cut", resume=True, progress=False, dataset=tiny_dataset(),
                              learner_factory=FakeLearner)
     assert [(r["trial"], r["metric"], r["learner_seed"]) for r in resumed.records] == \

@@ -1,4 +1,5 @@
-"""Command line: `seqgcn select` (features in, indices out) and `seqgcn run` (the full cycle).
+"""Command line: `seqgcn select` (features in, indices out), `seqgcn run` (the full cycle), `seqgcn report`;
+`seqgcn plot tsne` (`seqgcn.plots`) and the labelling commands (`seqgcn.labelling.cli`) add their own parsers.
 
 Bad input ends with one line on stderr, `seqgcn: error: ...`, and exit code 2;
 nothing is written in that case.
@@ -181,9 +182,129 @@ def _cmd_select(args) -> int:
 
 
 # --------------------------------------------------------------------------- run
-def _add_run_parser(sub) -> None:
-    from seqgcn.experiment import add_run_arguments, cmd_run
+_CONFIG_OPTIONS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir", "upper_bound", "methods", "trials",
+                   "cycles", "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device",
+                   "seed", "save_features")
 
+
+def subset_arg(text: str):
+    """An integer, or "all" (kept as text: None would read as "not given" in `config_from_args`; `from_dict` maps it)."""
+    if text.lower() in ("all", "none"):
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `seqgcn run`; None = not given (the preset, the config file or the default decides)."""
+    from seqgcn.config import LR_BY_OPTIMIZER, ExperimentConfig
+    from seqgcn.presets import available_presets
+
+    d = ExperimentConfig()
+    sgd, adam = LR_BY_OPTIMIZER["sgd"], LR_BY_OPTIMIZER["adam"]
+    proto = parser.add_argument_group("protocol (each default below can be changed by --preset or --config)")
+    proto.add_argument("--preset", metavar="NAME", help=f"start from a paper protocol: {', '.join(available_presets())} "
+                       "(settings of SPEC §6); --config and the other options override its values")
+    proto.add_argument("--dataset", metavar="NAME", help=f"dataset name: digits, rotated_digits (regression), cifar10, cifar100, "
+                       f"fashionmnist, svhn, icvl, folder (default {d.dataset}: embedded, no files needed)")
+    proto.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files (with --backend ray: "
+                       "readable under this path on every node)")
+    proto.add_argument("--methods", nargs="+", metavar="M", help=f"samplers to compare; a name may carry options, e.g. "
+                       f"\"UncertainGCN(adjacency=eye)\" (default: {' '.join(d.methods)})")
+    proto.add_argument("--trials", type=int, metavar="N", help=f"independent trials, each with its own seed set (default {d.trials})")
+    proto.add_argument("--cycles", type=int, metavar="N", help=f"learner trainings per trial; the last one only evaluates (default {d.cycles})")
+    proto.add_argument("--seed-size", type=int, metavar="N", help=f"items in the random seed set (default {d.seed_size})")
+    proto.add_argument("--budget", type=int, metavar="N", help=f"items labelled per cycle (default {d.budget})")
+    proto.add_argument("--subset", type=subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    proto.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
+    proto.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
+
+    learner = parser.add_argument_group("learner")
+    learner.add_argument("--arch", metavar="NAME", help=f"learner network: small_cnn, resnet18, vgg11, deepprior "
+                         f"(default {d.arch}: small_cnn for images up to 16 px, deepprior for depth crops, else resnet18)")
+    learner.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
+    learner.add_argument("--batch-size", type=int, metavar="N", help=f"images per learner step (default {d.batch_size})")
+    learner.add_argument("--optimizer", choices=["sgd", "adam"], help="learner optimiser (default: by task, "
+                         "sgd for classification, adam for regression as the paper's DeepPrior)")
+    learner.add_argument("--lr", type=float, metavar="X", help=f"initial learning rate (default: by optimiser, {sgd:g} for sgd, "
+                         f"{adam:g} for adam)")
+
+    pool = parser.add_argument_group("synthetic pool (paper §4.3)")
+    pool.add_argument("--pool-dataset", metavar="NAME", help="draw the candidates only from this dataset (e.g. folder: "
+                      "synthetic images); the seed set comes from --dataset and the test set is --dataset's")
+    pool.add_argument("--pool-data-dir", metavar="DIR", help="folder holding the pool dataset's files")
+
+    mode = parser.add_argument_group("mode and files")
+    mode.add_argument("--upper-bound", action="store_true", default=None, help="instead of active learning, train the "
+                      "learner once per trial on the whole training set (real + pool with --pool-dataset) and report "
+                      "the test metric, mean ± std over trials")
+    mode.add_argument("--out", metavar="DIR", help="run directory (default: a new runs/<timestamp>-<dataset>)")
+    mode.add_argument("--save-features", action="store_true", default=None, help="save, per trial, method and cycle, the "
+                      "features the sampler saw and the labelled / candidate / selected items (RUN_DIR/features/*.npz, "
+                      "compressed) for `seqgcn plot tsne RUN_DIR`")
+    mode.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run: only its unfinished jobs, "
+                      "each from its last checkpointed cycle")
+    mode.add_argument("--config", metavar="FILE", help="YAML or TOML file with the same options (dashes or underscores); "
+                      "command-line options override it; it may also set the other ExperimentConfig fields "
+                      "(momentum, weight_decay, milestones, ...) and `preset`")
+
+    backend = parser.add_argument_group("backend (how the (trial, method) jobs run; the results do not depend on it)")
+    backend.add_argument("--backend", choices=["local", "ray"], default="local", help="local: one job after another in "
+                         "this process (default); ray: each job a Ray task (pip install 'seqgcn[ray]')")
+    backend.add_argument("--cpus-per-job", type=float, metavar="X", help="ray: CPUs per job; torch uses as many "
+                         "threads (default 1)")
+    backend.add_argument("--gpus-per-job", type=float, metavar="X", help="ray: GPUs per job, fractions share a GPU "
+                         "(default 1 with --device cuda, else 0)")
+    backend.add_argument("--ray-address", metavar="ADDR", help="ray: join this cluster (HOST:PORT or 'auto'); default: "
+                         "start a local Ray instance for the run. The run dir and --data-dir must be on storage every "
+                         "node reads and writes under the same path")
+
+
+def config_from_args(args):
+    """(ExperimentConfig, output dir) from the parsed options: default < stored (resume) < config file < command line."""
+    from seqgcn.config import load_config_file, merge_options
+
+    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    file_values = load_config_file(args.config) if args.config else {}
+    return merge_options(file_values, given, config_file=args.config, resume=args.resume, out=args.out)
+
+
+def runner_from_args(args):
+    """The backend of `seqgcn run`: LocalRunner, or RayRunner with the --*-per-job and --ray-address options."""
+    from seqgcn.runner import LocalRunner, RayRunner, import_ray
+
+    ray_only = {"--cpus-per-job": ("cpus_per_job", args.cpus_per_job), "--gpus-per-job": ("gpus_per_job", args.gpus_per_job),
+                "--ray-address": ("address", args.ray_address)}
+    given = {option: (name, value) for option, (name, value) in ray_only.items() if value is not None}
+    if args.backend == "local":
+        if given:
+            raise CLIError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --backend ray")
+        return LocalRunner()
+    import_ray()  # not installed -> one line naming the extra
+    return RayRunner(**dict(given.values()))
+
+
+def _cmd_run(args) -> int:
+    """`seqgcn run`: run (or resume) an experiment, print the table and where the files are."""
+    import time
+
+    from seqgcn.experiment import run_experiment
+
+    config, out = config_from_args(args)
+    runner = runner_from_args(args)
+    start = time.perf_counter()
+    result = run_experiment(config, out, resume=args.resume is not None, progress=True, runner=runner)
+    print(result.table)
+    print(f"\nresults: {result.paths['results.csv']}")
+    if "learning_curve.png" in result.paths:  # an upper-bound run has no learning curve
+        print(f"plot:    {result.paths['learning_curve.png']}")
+    print(f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _add_run_parser(sub) -> None:
     p = sub.add_parser(
         "run",
         help="run an active-learning experiment (default: the embedded digits)",
@@ -191,7 +312,31 @@ def _add_run_parser(sub) -> None:
         "select, label, repeat; over several methods and trials.",
     )
     add_run_arguments(p)
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=_cmd_run)
+
+
+# --------------------------------------------------------------------------- report
+def _add_report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="table, AUBC and learning curve of finished runs",
+        description="Print the mean ± std table and the AUBC of finished runs and redraw their learning curve. "
+        "Several runs of the same protocol (e.g. with different methods) are combined into one table.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories holding results.json")
+    p.add_argument("--plot", metavar="FILE.png", help="where to draw the learning curve (default: RUN_DIR/learning_curve.png "
+                   "for one run, combined_learning_curve.png next to the first run for several)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from seqgcn.results import report
+
+    text, plot_path = report(args.run_dirs, args.plot)
+    print(text)
+    if plot_path is not None:
+        print(f"\nplot: {plot_path}")
+    return 0
 
 
 # --------------------------------------------------------------------------- main
@@ -208,12 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_select_parser(sub)
     _add_run_parser(sub)
+    _add_report_parser(sub)
     add_plot_parser(sub)  # plot tsne (seqgcn.plots)
     add_labelling_commands(sub)  # query, import-labels, labelstudio (seqgcn.labelling.cli)
     return parser
 
 
 def main(argv=None) -> int:
+    from seqgcn.runner import JobFailed
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -224,6 +372,9 @@ def main(argv=None) -> int:
     # StorageError: disk full, read-only, no permission; FloatingPointError: training diverged (lr too high)
     except (CLIError, ValueError, TypeError, StorageError, FloatingPointError) as exc:
         return _fail(" ".join(str(exc).split()))  # the one-line contract holds for any message
+    except JobFailed as exc:  # a worker kept dying: not a usage error; the finished cycles are checkpointed
+        print(f"seqgcn: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("seqgcn: interrupted", file=sys.stderr)
         return 130

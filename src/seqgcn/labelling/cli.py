@@ -39,7 +39,8 @@ def _add_project_arguments(p, *, image_size: bool = False) -> None:
 
 def _add_learner_arguments(p) -> None:
     """The learner options of `seqgcn run`, defaults from `ExperimentConfig`."""
-    from seqgcn.experiment import LR_BY_OPTIMIZER, ExperimentConfig, _subset_arg
+    from seqgcn.cli import subset_arg
+    from seqgcn.config import LR_BY_OPTIMIZER, ExperimentConfig
 
     d = ExperimentConfig()
     g = p.add_argument_group("learner (as in seqgcn run)")
@@ -52,7 +53,7 @@ def _add_learner_arguments(p) -> None:
                    f"for sgd, {LR_BY_OPTIMIZER['adam']:g} for adam)")
     g.add_argument("--device", choices=["cpu", "cuda", "auto"], default=d.device, help=f"where the learner and the sampler run (default {d.device})")
     g.add_argument("--seed", type=int, default=d.seed, metavar="N", help=f"random seed (default {d.seed}); same inputs and seed, same batch")
-    g.add_argument("--subset", type=_subset_arg, default=d.subset, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    g.add_argument("--subset", type=subset_arg, default=d.subset, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
 
 
 # --------------------------------------------------------------------------- query
@@ -84,7 +85,7 @@ def _add_query_parser(sub) -> None:
 
 
 def cmd_query(args) -> int:
-    from seqgcn.experiment import ExperimentConfig
+    from seqgcn.config import ExperimentConfig
     from seqgcn.labelling.exports import batch_csv, contact_sheet, label_config, label_studio_tasks, tasks_json, write_png
     from seqgcn.labelling.query import run_query
 

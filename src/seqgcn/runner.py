@@ -1,0 +1,200 @@
+"""Backends that run a list of jobs: `LocalRunner` (in this process, in order) and `RayRunner` (Ray tasks).
+
+Both run the same `seqgcn.jobs.run_job` and leave the same job files, so the
+results do not depend on the backend (given a deterministic learner); only the
+timing columns differ. A runner returns one `JobOutcome` per job, in job order.
+
+Ray (``pip install 'seqgcn[ray]'``): each job is a task with ``cpus_per_job``
+CPUs (torch uses as many threads) and ``gpus_per_job`` GPUs (fractions share a
+GPU). A worker process loads the dataset once and keeps it for the next jobs
+of the same config (`_worker_workspace`); the tasks carry only the config. The
+data directories and the run directory must be readable, resp. writable, under
+the same path on every node (a shared file system): the workers read the data
+and write their job checkpoints there. A task whose worker dies is retried
+(``max_retries``) and continues from its job's last checkpointed cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from seqgcn.config import ExperimentConfig
+from seqgcn.jobs import Job, Workspace, job_path, load_workspace, run_job
+
+
+@dataclass
+class JobOutcome:
+    """A finished job: its records and when it ran (time.time() seconds; `job_seconds` inside `run_job`)."""
+
+    job: Job
+    records: list
+    job_seconds: float   # the job's own time (no scheduling, no dataset loading)
+    started_at: float    # when its (last) task started in the worker
+    finished_at: float   # when the driver saw it finish
+
+
+class JobFailed(RuntimeError):
+    """A job could not finish (its worker kept dying); the finished cycles stay in the job files."""
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """Every job in this process, one after another, in job order (no extra dependency)."""
+
+    name = "local"
+
+    def run(self, config: ExperimentConfig, jobs: list[Job], run_dir, ws: Workspace, *, progress: bool,
+            cycles_done: int = 0) -> list[JobOutcome]:
+        """Run `jobs` (the unfinished ones); `cycles_done` counts the finished jobs' cycles for the progress bar."""
+        outcomes = []
+        with _progress_bar(config, jobs, run_dir, cycles_done, enabled=progress) as bar:
+            for job in jobs:
+                bar.set_postfix_str(f"{job.method} trial {job.trial}")
+                started, t0 = time.time(), time.perf_counter()
+                records = run_job(config, job, run_dir, ws, on_cycle=lambda _: bar.update(1))
+                outcomes.append(JobOutcome(job, records, time.perf_counter() - t0, started, time.time()))
+        return outcomes
+
+
+@dataclass(frozen=True)
+class RayRunner:
+    """Each job a Ray task; without `address` a local Ray instance is started and stopped around the run.
+
+    If Ray is already initialised in this process (a notebook, a test), that
+    instance is used and left running.
+    """
+
+    address: str | None = None        # "HOST:PORT" or "auto" of an existing cluster (None: start a local instance)
+    cpus_per_job: float = 1.0         # CPUs reserved per task; torch gets max(1, int(cpus_per_job)) threads
+    gpus_per_job: float | None = None  # GPUs per task, fractions allowed (None: 1 with device "cuda", else 0)
+    max_retries: int = 3              # task restarts after its worker dies
+
+    name = "ray"
+
+    def __post_init__(self):
+        if not (isinstance(self.cpus_per_job, (int, float)) and self.cpus_per_job > 0):
+            raise ValueError(f"cpus_per_job={self.cpus_per_job!r} must be a positive number")
+        if self.gpus_per_job is not None and not (isinstance(self.gpus_per_job, (int, float)) and self.gpus_per_job >= 0):
+            raise ValueError(f"gpus_per_job={self.gpus_per_job!r} must be a number >= 0 (fractions share a GPU)")
+
+    def run(self, config: ExperimentConfig, jobs: list[Job], run_dir, ws: Workspace, *, progress: bool,
+            cycles_done: int = 0) -> list[JobOutcome]:
+        """Run `jobs` as tasks; `ws` is not shipped (each worker loads its own, see `_worker_workspace`)."""
+        ray = import_ray()
+        gpus = self.gpus_per_job if self.gpus_per_job is not None else (1 if config.device == "cuda" else 0)
+        threads = max(1, int(self.cpus_per_job))
+        started_here = _connect(ray, self.address)
+        try:
+            task = ray.remote(_ray_job).options(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=self.max_retries)
+            pending = {task.remote(config, job, str(run_dir), threads): job for job in jobs}
+            done_by_job = {}
+            with _progress_bar(config, jobs, run_dir, cycles_done, enabled=progress) as bar:
+                counter = _CycleCounter(run_dir, jobs)
+                try:
+                    while pending:
+                        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                        for ref in ready:
+                            job = pending.pop(ref)
+                            records, job_seconds, started = _result(ray, ref, job)
+                            done_by_job[job] = JobOutcome(job, records, job_seconds, started, time.time())
+                        bar.update(cycles_done + counter.count() - bar.n)
+                finally:
+                    for ref in pending:  # an error or Ctrl-C: the job files keep what finished
+                        ray.cancel(ref, force=True)
+            return [done_by_job[job] for job in jobs]
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def import_ray():
+    """The ray module, or a one-line error naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--backend ray needs Ray, which is not installed: pip install 'seqgcn[ray]'") from None
+    return ray
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join `address` or start a small local instance; True when this call did it (so the run shuts it down)."""
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
+    if address is not None:
+        ray.init(address=address, **quiet)
+    else:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local instance sends nothing anywhere
+        # jobs return only records: a small object store is enough and starts fast
+        ray.init(include_dashboard=False, object_store_memory=256 * 2**20, **quiet)
+    return True
+
+
+def _result(ray, ref, job: Job):
+    """The task's return value; its error re-raised as the job's own (a ValueError stays a one-line user error)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        raise (cause if isinstance(cause, Exception) else JobFailed(f"job trial {job.trial} {job.method!r} failed: {exc}")) from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+        raise JobFailed(f"job trial {job.trial} {job.method!r}: its worker died after every retry ({type(exc).__name__}); "
+                        "the finished cycles are checkpointed, continue with --resume RUN_DIR") from None
+
+
+def _ray_job(config: ExperimentConfig, job: Job, run_dir: str, threads: int):
+    """The Ray task: (records, job seconds, start time) of one job, on this worker's cached dataset."""
+    import torch
+
+    started = time.time()
+    torch.set_num_threads(threads)
+    ws = _worker_workspace(config)
+    t0 = time.perf_counter()
+    records = run_job(config, job, run_dir, ws)
+    return records, time.perf_counter() - t0, started
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_workspace(config: ExperimentConfig) -> Workspace:
+    """The dataset and learner of `config`, loaded once per worker process (the jobs of a run share its config)."""
+    return load_workspace(config)
+
+
+class _CycleCounter:
+    """Cycles checkpointed so far over the job files, re-reading a file only when it changed (progress on Ray)."""
+
+    def __init__(self, run_dir, jobs: list[Job]):
+        self.paths = [job_path(run_dir, job) for job in jobs]
+        self.seen: dict = {}  # path -> (mtime_ns, n_records)
+
+    def count(self) -> int:
+        total = 0
+        for path in self.paths:
+            try:
+                mtime = path.stat().st_mtime_ns
+            except OSError:
+                continue  # no cycle finished yet
+            last = self.seen.get(path)
+            if last is None or last[0] != mtime:
+                try:
+                    last = (mtime, len(json.loads(path.read_text())["records"]))
+                except (OSError, ValueError, KeyError, TypeError):
+                    last = last or (mtime, 0)
+                self.seen[path] = last
+            total += last[1]
+        return total
+
+
+def _progress_bar(config: ExperimentConfig, jobs: list[Job], run_dir, cycles_done: int, *, enabled: bool):
+    """One tqdm bar over every cycle of the run, starting at the cycles already checkpointed (TTY only)."""
+    from tqdm.auto import tqdm
+
+    per_job = 1 if config.upper_bound else config.cycles
+    initial = cycles_done + _CycleCounter(run_dir, jobs).count()
+    # disable=None: tqdm shows the bar on a TTY only; a log file gets no carriage returns
+    return tqdm(total=cycles_done + len(jobs) * per_job, initial=initial, desc="cycles", unit="cycle",
+                disable=None if enabled else True, dynamic_ncols=True)
