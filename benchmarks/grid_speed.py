@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="learner epochs per cycle")
     p.add_argument("--cpus-per-job", type=float, default=1.0, help="Ray: CPUs (and torch threads) per task")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--local-threads", type=int, default=None,
+                   help="torch threads of the local run (default: torch's own). The learner's float sums depend on the "
+                        "thread count, so results equal Ray's bit for bit only when this equals --cpus-per-job")
     args = p.parse_args(argv)
 
     import ray
@@ -48,6 +51,10 @@ def main(argv=None) -> int:
     print(f"grid: {config.dataset}, {len(config.methods)} methods × {config.trials} trials = {jobs} jobs of "
           f"{config.cycles} cycles × {config.epochs} epochs; {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="grid_speed-") as tmp:
+        if args.local_threads:
+            import torch
+
+            torch.set_num_threads(args.local_threads)  # a script may set process state; the library never does
         t0 = time.perf_counter()
         local = run_experiment(config, Path(tmp) / "local", progress=False, runner=LocalRunner())
         local_wall = time.perf_counter() - t0
