@@ -273,6 +273,8 @@ def test_bad_query_input_is_one_line_and_writes_nothing(project, tmp_path, capsy
         (["--images", images, "--labels", ragged, "--budget", 1], r"ragged\.csv' line 3: 3 fields, expected 2"),
         (["--images", images, "--labels", header, "--budget", 1], r"header\.csv' line 1: header is 'file,class'"),
         (["--images", images, "--labels", none, "--budget", 1, "--test-labels", none], r"test labels file .* does not exist"),
+        (["--images", images, "--labels", none, "--budget", 1, "--lr", "inf"], r"lr=inf must be a finite number > 0"),
+        (["--images", images, "--labels", none, "--budget", 1, "--batch-size", "0"], r"batch_size=0 must be a positive integer"),
     ]
     for args, message in cases:
         code, _, err = cli(capsys, "query", *args, "--out", out, *FAST)

@@ -197,13 +197,29 @@ def subset_arg(text: str):
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `seqgcn run`; None = not given (the preset, the config file or the default decides)."""
+def add_learner_arguments(parser: argparse.ArgumentParser, *, title: str = "learner") -> None:
+    """The learner options (`seqgcn run`, `seqgcn query`); None = not given, the config decides (`ExperimentConfig`)."""
     from seqgcn.config import LR_BY_OPTIMIZER, ExperimentConfig
-    from seqgcn.presets import available_presets
 
     d = ExperimentConfig()
     sgd, adam = LR_BY_OPTIMIZER["sgd"], LR_BY_OPTIMIZER["adam"]
+    learner = parser.add_argument_group(title)
+    learner.add_argument("--arch", metavar="NAME", help=f"learner network: small_cnn, resnet18, vgg11, deepprior "
+                         f"(default {d.arch}: small_cnn for images up to 16 px, deepprior for depth crops, else resnet18)")
+    learner.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
+    learner.add_argument("--batch-size", type=int, metavar="N", help=f"images per learner step (default {d.batch_size})")
+    learner.add_argument("--optimizer", choices=["sgd", "adam"], help="learner optimiser (default: by task, "
+                         "sgd for classification, adam for regression as the paper's DeepPrior)")
+    learner.add_argument("--lr", type=float, metavar="X", help=f"initial learning rate (default: by optimiser, {sgd:g} for sgd, "
+                         f"{adam:g} for adam)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `seqgcn run`; None = not given (the preset, the config file or the default decides)."""
+    from seqgcn.config import ExperimentConfig
+    from seqgcn.presets import available_presets
+
+    d = ExperimentConfig()
     proto = parser.add_argument_group("protocol (each default below can be changed by --preset or --config)")
     proto.add_argument("--preset", metavar="NAME", help=f"start from a paper protocol: {', '.join(available_presets())} "
                        "(settings of SPEC §6); --config and the other options override its values")
@@ -221,15 +237,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
     proto.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
 
-    learner = parser.add_argument_group("learner")
-    learner.add_argument("--arch", metavar="NAME", help=f"learner network: small_cnn, resnet18, vgg11, deepprior "
-                         f"(default {d.arch}: small_cnn for images up to 16 px, deepprior for depth crops, else resnet18)")
-    learner.add_argument("--epochs", type=int, metavar="N", help=f"learner epochs per cycle (default {d.epochs})")
-    learner.add_argument("--batch-size", type=int, metavar="N", help=f"images per learner step (default {d.batch_size})")
-    learner.add_argument("--optimizer", choices=["sgd", "adam"], help="learner optimiser (default: by task, "
-                         "sgd for classification, adam for regression as the paper's DeepPrior)")
-    learner.add_argument("--lr", type=float, metavar="X", help=f"initial learning rate (default: by optimiser, {sgd:g} for sgd, "
-                         f"{adam:g} for adam)")
+    add_learner_arguments(parser)
 
     pool = parser.add_argument_group("synthetic pool (paper §4.3)")
     pool.add_argument("--pool-dataset", metavar="NAME", help="draw the candidates only from this dataset (e.g. folder: "

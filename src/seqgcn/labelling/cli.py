@@ -38,22 +38,16 @@ def _add_project_arguments(p, *, image_size: bool = False) -> None:
 
 
 def _add_learner_arguments(p) -> None:
-    """The learner options of `seqgcn run`, defaults from `ExperimentConfig`."""
-    from seqgcn.cli import subset_arg
-    from seqgcn.config import LR_BY_OPTIMIZER, ExperimentConfig
+    """The learner options of `seqgcn run`, plus where to run, the seed and D_S; None = not given (`ExperimentConfig`'s default)."""
+    from seqgcn.cli import add_learner_arguments, subset_arg
+    from seqgcn.config import ExperimentConfig
 
     d = ExperimentConfig()
-    g = p.add_argument_group("learner (as in seqgcn run)")
-    g.add_argument("--arch", default=d.arch, metavar="NAME", help=f"learner network: small_cnn, resnet18, vgg11 (default {d.arch}: "
-                   "small_cnn for images up to 16 px, else resnet18)")
-    g.add_argument("--epochs", type=int, default=d.epochs, metavar="N", help=f"learner epochs (default {d.epochs})")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help=f"images per learner step (default {d.batch_size})")
-    g.add_argument("--optimizer", choices=["sgd", "adam"], default=None, help="learner optimiser (default sgd)")
-    g.add_argument("--lr", type=float, default=None, metavar="X", help=f"initial learning rate (default {LR_BY_OPTIMIZER['sgd']:g} "
-                   f"for sgd, {LR_BY_OPTIMIZER['adam']:g} for adam)")
-    g.add_argument("--device", choices=["cpu", "cuda", "auto"], default=d.device, help=f"where the learner and the sampler run (default {d.device})")
-    g.add_argument("--seed", type=int, default=d.seed, metavar="N", help=f"random seed (default {d.seed}); same inputs and seed, same batch")
-    g.add_argument("--subset", type=subset_arg, default=d.subset, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
+    add_learner_arguments(p, title="learner (as in seqgcn run)")
+    g = p.add_argument_group("device, seed and candidates")
+    g.add_argument("--device", choices=["cpu", "cuda", "auto"], help=f"where the learner and the sampler run (default {d.device})")
+    g.add_argument("--seed", type=int, metavar="N", help=f"random seed (default {d.seed}); same inputs and seed, same batch")
+    g.add_argument("--subset", type=subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
 
 
 # --------------------------------------------------------------------------- query
@@ -94,17 +88,14 @@ def cmd_query(args) -> int:
     history_path = _history_path(args.labels)
     history = _read_history(history_path)
     _warn_pending(history, args.images, args.labels)
-    given = {k: getattr(args, k) for k in ("optimizer", "lr") if getattr(args, k) is not None}
-    config = ExperimentConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, device=args.device, **given)
+    # The learner options go through the same schema and checks as `seqgcn run` (type, range, 'all' for --subset).
+    options = {k: getattr(args, k) for k in ("arch", "epochs", "batch_size", "device", "seed", "subset", "optimizer", "lr")}
+    config = ExperimentConfig.from_dict({k: v for k, v in options.items() if v is not None}, source="command line")
     learner_config = config.learner_config("classification")
-    if args.epochs < 1 or args.batch_size < 1:
-        raise ValueError(f"--epochs={args.epochs} and --batch-size={args.batch_size} must be positive integers")
-    if args.seed < 0:
-        raise ValueError(f"--seed={args.seed} must be a non-negative integer")
     progress = sys.stderr.isatty()
     result = run_query(args.images, args.labels, budget=args.budget, method=args.method, test_labels=args.test_labels,
-                       image_size=args.image_size, subset=None if args.subset == "all" else args.subset, seed=args.seed,
-                       learner_config=_with_progress(learner_config, progress), device=args.device,
+                       image_size=args.image_size, subset=config.subset, seed=config.seed,
+                       learner_config=_with_progress(learner_config, progress), device=config.device,
                        sampler_params={} if args.gcn_epochs is None else {"epochs": args.gcn_epochs},
                        skip_unreadable=args.skip_unreadable, progress=progress)
     for path in result.skipped:
@@ -120,7 +111,7 @@ def cmd_query(args) -> int:
     record = {"round": len(history) + 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "batch": str(out),
               "method": result.method, "first_round": result.first_round, "n_labelled": result.n_labelled,
               "n_classes": len(labelled_classes), "accuracy": result.accuracy,
-              "seed": args.seed, "budget": args.budget, "seconds": result.seconds, "picked": result.picked}
+              "seed": config.seed, "budget": args.budget, "seconds": result.seconds, "picked": result.picked}
     try:
         if not Path(args.labels).exists():
             write_atomic(Path(args.labels), "path,label\n")
