@@ -8,7 +8,7 @@ on the embedded digits (classification, accuracy) or on ``rotated_digits``
 feature samplers read the regressor's features, VAAL the images, Learning Loss
 the per-item squared error). It prints the per-cycle mean ± std table and the
 AUBC of each method (area under the learning curve over labelled items, divided
-by the x-range; see `seqgcn.report`), with its gap to Random; the run directory
+by the x-range; see `seqgcn.report.tables`), with its gap to Random; the run directory
 holds results.csv/json, summary.txt and learning_curve.png.
 
     python benchmarks/al_quality.py                                  # digits, 5 trials, all eight methods

@@ -14,9 +14,11 @@ from seqgcn.data.base import Dataset
 from seqgcn.learners import LearnerConfig, TorchLearner
 from seqgcn.learners.base import Companion
 from seqgcn.loop import ActiveLearner, GroundTruthOracle
-from seqgcn.plots import load_views, plot_tsne, save_view
+from seqgcn.experiment.rundir import load_views, save_view
+from seqgcn.report.tsne import plot_tsne
 from seqgcn.pool import PoolState
-from seqgcn.samplers import VAAL, LearningLoss, UncertainGCN, get_sampler, parse_method, sampler_needs
+from seqgcn.samplers import VAAL, LearningLoss, UncertainGCN, get_sampler, parse_method, sampler_class
+from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerSampler
 from seqgcn.samplers.learning_loss import ranking_loss
 from seqgcn.samplers.vaal import VAE, vaal_sizes
 
@@ -194,8 +196,9 @@ def test_variant_names_parse():
     sampler = get_sampler("uncertaingcn(adjacency=eye, layers=3)", seed=4, layers=2)  # the name's options win
     assert isinstance(sampler, UncertainGCN) and (sampler.adjacency, sampler.layers, sampler.seed) == ("eye", 3, 4)
     assert get_sampler("UncertainDiscriminator(dropout=0.5)").dropout == 0.5  # options reach the base class
-    assert sampler_needs("VAAL(passes=3)") == "images" and sampler_needs("LearningLoss") == "learner"
-    assert sampler_needs("CoreSet") == "features"
+    assert issubclass(sampler_class("VAAL(passes=3)"), ImageSampler)
+    assert issubclass(sampler_class("LearningLoss"), LearnerSampler)
+    assert issubclass(sampler_class("CoreSet"), FeatureSampler) and not issubclass(sampler_class("VAAL"), FeatureSampler)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -205,7 +208,7 @@ def test_variant_names_parse():
     ("UncertainGCN(adjacency=full)", r"method 'UncertainGCN\(adjacency=full\)': adjacency='full' is not one of 'cosine', 'eye', 'ones'$"),
     ("CoreGCN(layers=0)", r"layers=0 must be a positive integer"),
     ("VAAL(lr=0)", r"method 'VAAL\(lr=0\)': lr=0 must be a number > 0 \(reference: 0.0005\)$"),
-    ("VAAL(passes=2.5)", r"passes must be an integer; got 2.5"),
+    ("VAAL(passes=2.5)", r"passes=2.5 must be a positive integer"),
     ("LearningLoss(detach_fraction=2)", r"detach_fraction=2 must be a number in \[0, 1\] \(reference: 0.6\)$"),
     ("Random(seed=3)", r"Random has no option 'seed'; its options: none"),
     ("UncertainGCN(layers)", r"option 'layers' is not key=value"),
@@ -224,13 +227,14 @@ def test_run_compares_variants_side_by_side(tmp_path, capsys):
                  "--subset", "50", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert code == 0
     out = capsys.readouterr().out
-    assert all(f"AUBC {m}:" in out for m in methods)
+    table = out.split("\n\nresults:")[0]
+    assert all(m in table.splitlines()[1] for m in methods)  # one column per variant
     with open(tmp_path / "run" / "results.csv", newline="") as fh:  # a plain CSV: no comment lines to skip
         rows = list(csv.DictReader(fh))
     assert [r["method"] for r in rows] == [methods[0]] * 2 + [methods[1]] * 2  # commas quoted, one label each
     assert main(["report", str(tmp_path / "run")]) == 0  # the labels come back from results.json as they were given
     report = capsys.readouterr().out
-    assert [line.split(":")[0] for line in report.splitlines() if line.startswith("AUBC U")] == [f"AUBC {m}" for m in methods]
+    assert report.startswith(table)
 
 
 # --------------------------------------------------------------------------- CLI select refuses, t-SNE
@@ -265,9 +269,9 @@ def test_tsne_command_writes_a_png_from_a_saved_run(tmp_path, capsys):
     with Image.open(png) as image:  # one row per method, one column: taller than wide
         assert image.height > image.width
     with pytest.raises(ValueError, match=r"no saved features for cycle 7 \(trial 0\); saved: 0, 1"):
-        plot_tsne(tmp_path, cycles=[7])
+        plot_tsne(load_views(tmp_path), cycles=[7])
     with pytest.raises(ValueError, match=r"no saved features for trial 2 in"):
-        plot_tsne(tmp_path, trial=2)
+        load_views(tmp_path, trial=2)
 
 
 # --------------------------------------------------------------------------- FeatProp's k-Medoids

@@ -228,7 +228,7 @@ RECORDED = [("--trials", "trials", int), ("--cycles", "cycles", int), ("--seed-s
             ("--budget", "budget", int), ("--subset", "subset", lambda v: None if v in ("all", "none") else int(v)),
             ("--epochs", "epochs", int), ("--batch-size", "batch_size", int), ("--lr", "lr", float),
             ("--optimizer", "optimizer", str), ("--device", "device", str), ("--seed", "seed", int),
-            ("--arch", "arch", str), ("--dataset", "dataset", str), ("--preset", "preset", str)]
+            ("--arch", "arch", str), ("--dataset", "dataset", str)]
 
 
 def something_to_resume(d: Path) -> None:

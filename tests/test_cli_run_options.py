@@ -6,15 +6,16 @@ import json
 
 import pytest
 
-from seqgcn.cli import build_parser, config_from_args, main
+from seqgcn.cli import build_parser, main
+from seqgcn.cli.run import config_from_args
 from seqgcn.experiment import ExperimentConfig
 
 # option -> (command-line words, the config field it sets, the value recorded); none equals its default
 OPTIONS = {
-    "--preset": (["icvl"], "preset", "icvl"),
+    "--preset": (["icvl"], "milestones", ()),  # a field no other option sets
     "--dataset": (["rotated_digits"], "dataset", "rotated_digits"),
     "--data-dir": (["/some/where"], "data_dir", "/some/where"),
-    "--methods": (["Random", "CoreSet"], "methods", ("Random", "CoreSet")),
+    "--methods": (["Random", "UncertainGCN"], "methods", ("Random", "UncertainGCN")),
     "--trials": (["2"], "trials", 2),
     "--cycles": (["4"], "cycles", 4),
     "--seed-size": (["11"], "seed_size", 11),
@@ -31,6 +32,11 @@ OPTIONS = {
     "--pool-data-dir": (["/pool/dir"], "pool_data_dir", "/pool/dir"),
     "--upper-bound": ([], "upper_bound", True),
     "--save-features": ([], "save_features", True),
+    "--threads": (["2"], "threads", 2),
+    "--gcn-epochs": (["5"], "gcn_epochs", 5),
+    "--normalization": (["row"], "normalization", "row"),
+    "--margin-rule": (["farthest"], "margin_rule", "farthest"),
+    "--margin": (["0.2"], "margin", 0.2),
 }
 # the backend's options decide how the jobs run, not the results: they reach the runner, never the config
 RUNNER_OPTIONS = {
@@ -53,7 +59,7 @@ def test_the_table_covers_every_option_of_seqgcn_run():
 @pytest.mark.parametrize("option", sorted(RUNNER_OPTIONS))
 def test_each_backend_option_reaches_the_runner_and_not_the_config(option):
     pytest.importorskip("ray")
-    from seqgcn.cli import runner_from_args
+    from seqgcn.cli.run import runner_from_args
 
     words, name, value = RUNNER_OPTIONS[option]
     args = parse_run(["--backend", "ray", option, *words])

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from seqgcn.cli import main
-from seqgcn.samplers import available_samplers, get_sampler, sampler_needs
+from seqgcn.samplers import available_samplers, get_sampler, sampler_class
+from seqgcn.samplers.base import FeatureSampler
 
 N, M = 60, 8
 LABELLED = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45]  # 10 labelled, 50 unlabelled
 CANDIDATES = [1, 2, 3, 7, 11, 12, 13, 33, 41, 59]  # a strict subset of the unlabelled (D_S)
-METHODS = [m for m in available_samplers() if sampler_needs(m) == "features"]  # the others are refused (test_baselines.py)
+METHODS = [m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler)]  # the others are refused (test_baselines.py)
 GCN_METHODS = [m for m in METHODS if get_sampler(m).needs_labelled]
 PLAIN_METHODS = [m for m in METHODS if not get_sampler(m).needs_labelled]
 ERROR_PREFIX = "seqgcn: error: "
@@ -26,7 +27,7 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 def fast(method: str) -> list[str]:
     """Options that keep a GCN method fast; nothing for the others (they refuse GCN-only options)."""
-    return ["--epochs", "5"] if method in GCN_METHODS else []
+    return ["--gcn-epochs", "5"] if method in GCN_METHODS else []
 
 
 def write_lines(path: Path, values) -> str:
@@ -198,7 +199,7 @@ def test_select_help_mentions_every_option(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for opt in ("--features", "--labelled", "--budget", "--method", "--out", "--candidates", "--seed",
-                "--normalization", "--margin-rule", "--epochs", "--device", "--diagnostics"):
+                "--normalization", "--margin-rule", "--gcn-epochs", "--margin", "--device", "--diagnostics"):
         assert opt in out, opt
     flat = " ".join(out.split())  # argparse wraps lines
     for method in METHODS:
@@ -376,15 +377,17 @@ def test_method_name_is_case_insensitive(files, capsys):
 @pytest.mark.parametrize(
     "method, extra, option",
     [
-        ("Random", ["--margin-rule", "farthest"], "--margin-rule"),
-        ("Random", ["--normalization", "row"], "--normalization"),
-        ("CoreSet", ["--epochs", "5"], "--epochs"),
-        ("CoreGCN", ["--margin-rule", "closest"], "--margin-rule"),
+        ("Random", ["--margin-rule", "farthest"], "--margin-rule='farthest'"),
+        ("Random", ["--normalization", "row"], "--normalization='row'"),
+        ("CoreSet", ["--gcn-epochs", "5"], "--gcn-epochs=5"),
+        ("CoreSet", ["--epochs", "5"], "--gcn-epochs=5"),  # the older name of --gcn-epochs
+        ("CoreGCN", ["--margin-rule", "closest"], "--margin-rule='closest'"),
     ],
 )
 def test_gcn_only_option_on_other_method(files, method, extra, option, capsys):
     msg = run_bad(select_args(files, method=method, extra=extra), files["out"], capsys)
-    assert re.fullmatch(rf"{option} does not apply to method {method}", msg), msg
+    expected = f"option {option} applies to none of the methods ({method}); remove it or add a method that takes it"
+    assert msg == expected, msg
 
 
 def test_bad_epochs_and_seed(files, capsys):
@@ -392,9 +395,9 @@ def test_bad_epochs_and_seed(files, capsys):
     assert re.fullmatch(r"--seed=-1 must be an integer in \[0, 9223372036854775807\]", msg), msg
     msg = run_bad(select_args(files, method="CoreSet", extra=["--seed", str(2**64)]), files["out"], capsys)
     assert re.fullmatch(r"--seed=18446744073709551616 must be an integer in \[0, \d+\]", msg), msg
-    args = select_args(files, method="CoreGCN") + ["--epochs", "0"]  # the later --epochs wins
+    args = select_args(files, method="CoreGCN") + ["--gcn-epochs", "0"]  # the later --gcn-epochs wins
     msg = run_bad(args, files["out"], capsys)
-    assert re.fullmatch(r"epochs=0 must be a positive integer", msg), msg
+    assert re.fullmatch(r"--gcn-epochs=0 must be a positive integer", msg), msg
 
 
 def test_out_in_missing_directory(files, capsys):
@@ -420,7 +423,7 @@ def test_out_is_a_directory_leaves_nothing_behind(files, capsys):
     [
         (["--budget", "x"], r"argument --budget: invalid int value: 'x' \(see 'seqgcn select --help'\)"),
         (["--budget", "3", "--normalization", "diagonal"], r"argument --normalization: invalid choice: 'diagonal' .*"),
-        (["--budget", "3", "--device", "tpu"], r"argument --device: invalid choice: 'tpu' .*"),
+        (["--budget", "3", "--device", "tpu"], r"argument --device: expected cpu, cuda, cuda:N or auto, got 'tpu' .*"),
         ([], r"the following arguments are required: --budget \(see 'seqgcn select --help'\)"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 
 from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, run_experiment
-from seqgcn.jobs import Job, job_path
+from seqgcn.experiment.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
 
 # (key, bad value, the message it must give); every field of ExperimentConfig appears at least once
@@ -32,11 +32,13 @@ BAD = [
     ("subset", 0, r"subset=0 must be a positive integer or 'all' for the whole pool"),
     ("subset", "some", r"subset='some' must be a positive integer or 'all'"),
     ("seed", -1, r"seed=-1 must be an integer >= 0"),
-    ("device", "tpu", r"device='tpu' must be one of 'cpu', 'cuda', 'auto'"),
-    ("arch", "resnet50", r"arch='resnet50' must be one of 'auto', 'small_cnn', "),
+    ("device", "tpu", r"device='tpu' is not supported; use 'cpu', 'cuda', 'cuda:N' or 'auto'"),
+    ("threads", 0, r"threads=0 must be a positive integer"),
+    ("trials", 10**8, r"trials=100000000 must be at most 10,000,000"),
+    ("arch", "resnet50", r"arch='resnet50' is not one of 'auto', 'small_cnn', "),
     ("epochs", [3], r"epochs=\[3\] must be a positive integer"),
     ("batch_size", 0, r"batch_size=0 must be a positive integer"),
-    ("optimizer", "rmsprop", r"optimizer='rmsprop' must be one of 'sgd', 'adam' \(or left out for the default\)"),
+    ("optimizer", "rmsprop", r"optimizer='rmsprop' is not one of 'sgd', 'adam' \(or left out for the default\)"),
     ("lr", "inf", r"lr=inf must be a finite number > 0"),
     ("lr", "nan", r"lr=nan must be a finite number > 0"),
     ("lr", 0, r"lr=0.0 must be a finite number > 0"),
@@ -51,16 +53,34 @@ BAD = [
     ("gamma", [1, 2], r"gamma=\[1, 2\] must be a number in \(0, 1\]"),
     ("gamma", 0, r"gamma=0.0 must be a number in \(0, 1\]"),
     ("gamma", 10, r"gamma=10.0 must be a number in \(0, 1\]"),
-    ("augment", "flip", r"augment='flip' must be one of 'auto', 'none', 'crop', 'crop_flip'"),
+    ("augment", "flip", r"augment='flip' is not one of 'auto', 'none', 'crop', 'crop_flip'"),
     ("gcn_epochs", 0, r"gcn_epochs=0 must be a positive integer"),
-    ("normalization", "sym", r"normalization='sym' must be one of 'column', 'row'"),
-    ("margin_rule", "middle", r"margin_rule='middle' must be one of 'closest', 'farthest'"),
-    ("margin", 1.0, r"margin=1.0 must be a number in \(0, 1\)"),
+    ("normalization", "sym", r"normalization='sym' is not one of 'column', 'row'"),
+    ("margin_rule", "middle", r"margin_rule='middle' is not one of 'closest', 'farthest'"),
+    ("margin", 1.5, r"margin=1.5 must be a number in \[0, 1\]"),
 ]
 
 
 def test_the_table_names_every_field():
-    assert {key for key, _, _ in BAD} == set(ExperimentConfig.__dataclass_fields__)
+    assert {key for key, _, _ in BAD} == set(ExperimentConfig.__dataclass_fields__) | {"preset"}
+
+
+def test_a_preset_is_a_source_of_values_not_a_field():
+    with pytest.raises(TypeError):
+        ExperimentConfig(preset="cifar10")  # once accepted: ran digits and recorded cifar10
+    config = ExperimentConfig.from_preset("cifar10", budget=500)
+    assert (config.dataset, config.arch, config.budget, config.epochs) == ("cifar10", "resnet18", 500, 200)
+
+
+def test_device_and_margin_follow_the_same_rule_as_the_learner_and_the_sampler():
+    assert ExperimentConfig.from_dict({"device": "cuda:1"}).device == "cuda:1"  # resolve_device takes cuda:N too
+    assert ExperimentConfig.from_dict({"margin": 1.0}).margin == 1.0  # UncertainGCN takes s_margin in [0, 1]
+
+
+def test_a_sampler_option_that_no_method_takes_is_refused():
+    with pytest.raises(ValueError, match=r"^config: option gcn_epochs=5 applies to none of the methods \(Random, CoreSet\)"):
+        ExperimentConfig.from_dict({"methods": ["Random", "CoreSet"], "gcn_epochs": 5})
+    assert ExperimentConfig.from_dict({"methods": ["Random", "CoreGCN"], "gcn_epochs": 5}).gcn_epochs == 5
 
 
 @pytest.mark.parametrize("key, value, message", BAD)

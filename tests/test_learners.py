@@ -297,10 +297,16 @@ def test_explicit_vgg11_and_crop_flip_training_run():
     assert learner.features(np.arange(2)).shape == (2, 512)
 
 
-def test_default_config_follows_the_paper():
-    assert default_config(_classification_set()).optimizer == "sgd" and default_config(_classification_set()).lr == 0.1
+def test_one_set_of_learner_defaults_those_of_seqgcn_run():
+    from seqgcn.experiment.config import ExperimentConfig
+
+    cls = default_config(_classification_set())
+    assert cls == ExperimentConfig().learner_config("classification") == LearnerConfig()
+    assert (cls.optimizer, cls.lr, cls.epochs, cls.batch_size, cls.device) == ("sgd", 0.05, 30, 32, "cpu")
     reg = default_config(_regression_set())
-    assert reg.optimizer == "adam" and reg.lr == 1e-3 and reg.batch_size == 128
+    assert reg == ExperimentConfig().learner_config("regression")
+    assert (reg.optimizer, reg.lr) == ("adam", 1e-3)
+    assert cls.resolved_milestones() == (24,)  # lr ÷10 at 80 % of the epochs, as the paper's 160 of 200
 
 
 def test_build_net_seed_is_explicit():
@@ -326,7 +332,7 @@ def test_error_messages():
         learner.fit(np.array([0, 1]), np.array([0, 7]))
     with pytest.raises(ValueError, match=r"x must have shape \(n, 1, 8, 8\)"):
         learner.predict(np.zeros((2, 1, 9, 9), np.uint8))
-    with pytest.raises(ValueError, match="arch='alexnet' is not known; known: auto, small_cnn, resnet18, vgg11, deepprior"):
+    with pytest.raises(ValueError, match="arch='alexnet' is not one of 'auto', 'small_cnn', 'resnet18', 'vgg11', 'deepprior'"):
         build_learner(ds, LearnerConfig(arch="alexnet", **CPU))
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
         build_learner(ds, LearnerConfig(optimizer="rmsprop", **CPU))

@@ -8,7 +8,7 @@ import pytest
 from seqgcn.data.base import Dataset
 from seqgcn.loop import ActiveLearner, GroundTruthOracle, Oracle
 from seqgcn.pool import PoolState
-from seqgcn.samplers import Sampler, get_sampler
+from seqgcn.samplers import FeatureSampler, get_sampler
 
 
 # --------------------------------------------------------------------------- fakes (no training)
@@ -63,7 +63,7 @@ class FakeLearner:
         return self._flat(self.dataset.x_train[indices]) @ self.proj
 
 
-class RecordingSampler(Sampler):
+class RecordingSampler(FeatureSampler):
     """Random picks; remembers what it was given, to check the one-index-space contract."""
 
     name = "Recording"

@@ -1,6 +1,6 @@
 import pytest
 
-from seqgcn.presets import available_presets, preset
+from seqgcn.experiment.presets import available_presets, preset
 
 
 def test_paper_protocols():

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from seqgcn.cli import add_run_arguments, build_parser, config_from_args, main
+from seqgcn.cli import build_parser, main
+from seqgcn.cli.run import add_run_arguments, config_from_args
 from seqgcn.experiment import ExperimentConfig, run_experiment
-from seqgcn.presets import available_presets, preset
+from seqgcn.experiment.presets import available_presets, preset
 from test_loop import FakeLearner, tiny_dataset
 
 
@@ -19,11 +20,11 @@ def parse(argv):
     return p.parse_args([str(a) for a in argv])
 
 
-def test_preset_fills_in_its_fields_and_is_stored_by_name():
+def test_preset_fills_in_its_fields():
     config, _ = config_from_args(parse(["--preset", "cifar10"]))
     for key, value in preset("cifar10").items():
         assert getattr(config, key) == value, key
-    assert config.preset == "cifar10" and config.to_dict()["preset"] == "cifar10"
+    assert "preset" not in config.to_dict()  # the config holds the values the preset resolved to, not its name
     assert config.momentum == ExperimentConfig().momentum  # a field the preset leaves alone keeps its default
 
 
@@ -31,7 +32,7 @@ def test_resolution_order_defaults_preset_file_command_line(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("preset: cifar10\nbudget: 500\nlr: 0.01\ncycles: 4\n")
     config, _ = config_from_args(parse(["--config", f, "--budget", "200"]))
-    assert config.preset == "cifar10"
+    assert config.dataset == "cifar10"
     assert config.budget == 200                       # command line > file
     assert config.lr == 0.01 and config.cycles == 4   # file > preset
     assert config.seed_size == 1000 and config.epochs == 200 and config.trials == 5  # preset > defaults
@@ -39,7 +40,7 @@ def test_resolution_order_defaults_preset_file_command_line(tmp_path):
 
     # --preset on the command line replaces the file's preset; the file still overrides the preset's values
     config, _ = config_from_args(parse(["--config", f, "--preset", "cifar100"]))
-    assert config.preset == "cifar100" and config.seed_size == 2000 and config.dataset == "cifar100"
+    assert config.seed_size == 2000 and config.dataset == "cifar100"
     assert config.budget == 500 and config.lr == 0.01
 
 
@@ -49,14 +50,14 @@ def test_command_line_overrides_a_preset(tmp_path):
     assert (config.optimizer, config.budget, config.arch) == ("adam", 100, "deepprior")
 
 
-def test_preset_name_is_in_the_results_and_resume_takes_it_back(tmp_path):
+def test_preset_values_are_in_the_results_and_resume_takes_them_back(tmp_path):
     config = ExperimentConfig.from_dict({"preset": "cifar10", "dataset": "tiny", "methods": ["Random"], "trials": 1,
                                          "cycles": 2, "seed_size": 10, "budget": 5, "subset": 30, "epochs": 1})
     out = tmp_path / "run"
     run_experiment(config, out, progress=False, dataset=tiny_dataset(), learner_factory=FakeLearner)
     for name in ("config.json", "results.json"):
         stored = json.loads((out / name).read_text())["config"]
-        assert stored["preset"] == "cifar10" and stored["milestones"] == [160] and stored["budget"] == 5
+        assert stored["arch"] == "resnet18" and stored["milestones"] == [160] and stored["budget"] == 5
     resumed, _ = config_from_args(parse(["--resume", out]))
     assert resumed == config
 
@@ -72,7 +73,7 @@ def one_line_error(capsys, *argv) -> str:
 def test_unknown_preset_is_a_one_line_error_listing_the_known_ones(capsys, tmp_path):
     known = ", ".join(available_presets())
     err = one_line_error(capsys, "--preset", "mnist", "--out", tmp_path / "x")
-    assert err == f"seqgcn: error: unknown preset 'mnist'; known presets: {known}"
+    assert err == f"seqgcn: error: command line: unknown preset 'mnist'; known presets: {known}"
     f = tmp_path / "c.toml"
     f.write_text('preset = "cifar11"\n')
     assert one_line_error(capsys, "--config", f).endswith(f"unknown preset 'cifar11'; known presets: {known}")
@@ -115,5 +116,5 @@ def test_run_help_lists_every_option_with_a_help_text():
 @pytest.mark.parametrize("name", available_presets())
 def test_every_preset_builds_a_valid_config(name):
     config = ExperimentConfig.from_dict({"preset": name})
-    assert config.preset == name and config.dataset == preset(name)["dataset"]
+    assert config.dataset == preset(name)["dataset"] and config == ExperimentConfig.from_preset(name)
     assert config.learner_config("classification").epochs == preset(name)["epochs"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqgcn.report import aubc, plot_learning_curves, summarize, summary_table
+from seqgcn.report.curves import plot_learning_curves
+from seqgcn.report.tables import aubc, summarize, summary_table
 
 
 def _records():

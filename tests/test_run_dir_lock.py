@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from seqgcn._lock import LOCK_FILE, RunDirLock
+from seqgcn.experiment.rundir import LOCK_FILE, RunDirLock
 from seqgcn.cli import main
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
 QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
 # a process that holds the run dir's lock as a run does, without the CPU cost of a run; it waits to be killed
-HOLDER = "import sys, time; from seqgcn._lock import RunDirLock; RunDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
+HOLDER = "import sys, time; from seqgcn.experiment.rundir import RunDirLock; RunDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
 
 
 def test_a_second_process_is_refused_and_sigkill_leaves_no_stale_lock(tmp_path, capsys):

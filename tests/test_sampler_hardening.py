@@ -8,9 +8,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqgcn._validation import check_features
+from seqgcn.checks import check_features
 from seqgcn.graph import Adjacency, l2_normalize
-from seqgcn.samplers import CoreGCN, Sampler, get_sampler
+from seqgcn.samplers import CoreGCN, FeatureSampler, get_sampler
 from seqgcn.samplers._threads import StepThreads
 from seqgcn.samplers.gcn import init_gcn_params
 
@@ -164,7 +164,7 @@ def test_negative_cosines_are_named_as_such():
 
 
 # --------------------------------------------------------------------------- the duplicate guard
-class _Broken(Sampler):
+class _Broken(FeatureSampler):
     name = "Broken"
 
     def __init__(self, *, answer):

@@ -158,7 +158,7 @@ FEATS = np.random.default_rng(0).random((10, 3)).astype(np.float32)
         (FEATS, [1, 1, 2], 1, None, ValueError, "labelled holds index 1 more than once"),
         (FEATS, [0, 1], 0, None, ValueError, "budget=0 must be a positive integer"),
         (FEATS, [0, 1], -3, None, ValueError, "budget=-3 must be a positive integer"),
-        (FEATS, [0, 1], 2.5, None, TypeError, "budget must be an integer"),
+        (FEATS, [0, 1], 2.5, None, TypeError, "budget=2.5 must be a positive integer"),
         (FEATS, [0, 1], 9, None, ValueError, "budget=9 exceeds the 8 unlabelled candidates in the pool"),
         (FEATS, [0, 1], 3, [2, 3], ValueError, "budget=3 exceeds the 2 unlabelled candidates"),
         (FEATS, [0, 1], 1, [1, 2], ValueError, r"candidates holds 1 labelled item\(s\) \(first: 1\)"),
@@ -188,7 +188,7 @@ def test_random_and_coreset_accept_an_empty_labelled_set():
     [
         ({"normalization": "both"}, "normalization='both' is not one of 'column', 'row'"),
         ({"margin_rule": "nearest"}, "margin_rule='nearest' is not one of 'closest', 'farthest'"),
-        ({"dropout": 1.0}, r"dropout=1.0 must lie in \[0, 1\)"),
+        ({"dropout": 1.0}, r"dropout=1.0 must be a number in \[0, 1\)"),
         ({"epochs": 0}, "epochs=0 must be a positive integer"),
         ({"adjacency": "knn"}, "adjacency='knn' is not one of 'cosine', 'eye', 'ones'"),
     ],

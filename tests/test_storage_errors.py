@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from seqgcn.cli import main
-from seqgcn.jobs import Job, job_path
+from seqgcn.experiment.jobs import Job, job_path
 
 QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
 ERRORS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied"}

@@ -11,7 +11,7 @@ import pytest
 
 from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, derive_seed, run_experiment
-from seqgcn.jobs import Job, job_path
+from seqgcn.experiment.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
 
 

@@ -25,6 +25,8 @@ import warnings
 
 import torch
 
+from seqgcn.checks import InputError
+
 NORMALIZATIONS = ("column", "row")
 KINDS = ("cosine", "eye", "ones")
 
@@ -92,7 +94,7 @@ class Adjacency:
         elif kind == "ones":
             self.inv_degree = None
         elif kind != "eye":
-            raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+            raise InputError(f"kind={kind!r} is not one of {KINDS}")
 
     def __matmul__(self, z: torch.Tensor) -> torch.Tensor:
         """A @ z for z of shape (N, k); returns (N, k)."""

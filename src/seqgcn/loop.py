@@ -13,10 +13,10 @@ The sampler gets a features matrix of shape (n_items, d) whose row i is global
 item i; only the rows of D_S and of the labelled set are filled (the others are
 zero and never read), so a sampler's output needs no conversion.
 
-What the sampler reads depends on its type (``sampler.needs``): the features
-above (the default), the training images (VAAL) or the learner itself, which
-then trains the sampler's module alongside it in step I (Learning Loss, through
-the `companion` hook of `Learner.fit`).
+What the sampler reads is its type (`seqgcn.samplers.base`): a `FeatureSampler`
+reads the features above, an `ImageSampler` the training images (VAAL), a
+`LearnerSampler` the learner itself, which then trains the sampler's module
+alongside it in step I (Learning Loss, through the `companion` hook of `Learner.fit`).
 
 Rounds: the seed set D_0 is round 0; items picked in cycle c get round c + 1,
 i.e. an item's round is the first cycle whose learner trains on it.
@@ -29,7 +29,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from seqgcn.checks import InputError
 from seqgcn.pool import PoolState
+from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerSampler
 
 
 @runtime_checkable
@@ -74,7 +76,7 @@ class ActiveLearner:
         ``dataset.x_train``.
     keep_view : bool
         Keep what the sampler saw in ``last_view`` after each selection (for t-SNE
-        views, `seqgcn.plots.save_view`): learner features of D_S ∪ L, the labelled,
+        views, `seqgcn.report.tsne.save_view`): learner features of D_S ∪ L, the labelled,
         candidate and selected global indices, and the true targets of those rows
         where the learner's dataset has them. Computes the features also for
         samplers that do not read them.
@@ -109,8 +111,7 @@ class ActiveLearner:
         diagnostics prefixed with ``sampler_``.
         """
         labelled = self.pool.labelled_indices  # (n_labelled,) global
-        needs = getattr(self.sampler, "needs", "features")
-        companion = self.sampler if needs == "learner" else None  # trains alongside the learner (Learning Loss), every cycle
+        companion = self.sampler if isinstance(self.sampler, LearnerSampler) else None  # trains alongside the learner (Learning Loss), every cycle
         trained = train_and_evaluate(self.learner, labelled, self.targets(labelled), seed=learner_seed, companion=companion)  # I
         record = {"cycle": cycle, **trained, "features_seconds": 0.0, "select_seconds": 0.0}
         if not select:  # the last cycle evaluates only
@@ -119,10 +120,11 @@ class ActiveLearner:
 
         t2 = time.perf_counter()
         candidates = self.pool.draw_candidates(self.subset, rng, among=self.pool_among)  # D_S, global
-        features = self._global_features(candidates, labelled) if needs == "features" or self.keep_view else None  # II
-        if needs == "images":
+        reads_features = isinstance(self.sampler, FeatureSampler)
+        features = self._global_features(candidates, labelled) if reads_features or self.keep_view else None  # II
+        if isinstance(self.sampler, ImageSampler):
             source = self._images()  # (n_items, c, h, w), VAAL
-        elif needs == "learner":
+        elif isinstance(self.sampler, LearnerSampler):
             source = self.learner  # trained with the sampler's module in I, Learning Loss
         else:
             source = features  # (n_items, d), rows of D_S ∪ L filled
@@ -158,14 +160,14 @@ class ActiveLearner:
     def _ask_oracle(self, indices: np.ndarray) -> None:
         answers = np.asarray(self.oracle.label(indices))
         if len(answers) != len(indices):
-            raise ValueError(f"the oracle answered {len(answers)} targets for {len(indices)} items; it must answer one per item")
+            raise InputError(f"the oracle answered {len(answers)} targets for {len(indices)} items; it must answer one per item")
         self._targets.update({int(i): a for i, a in zip(indices, answers, strict=True)})
 
     def _images(self) -> np.ndarray:
         """The training images (n_items, c, h, w) for samplers that read images."""
         images = self.images if self.images is not None else getattr(getattr(self.learner, "dataset", None), "x_train", None)
         if images is None:
-            raise ValueError(f"{self.sampler.name} reads the training images; pass images= to ActiveLearner")
+            raise InputError(f"{self.sampler.name} reads the training images; pass images= to ActiveLearner")
         return images
 
     def _view(self, features: np.ndarray, labelled: np.ndarray, candidates: np.ndarray, picked: np.ndarray) -> dict:

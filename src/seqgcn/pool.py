@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqgcn._validation import check_index_array, check_positive_int
+from seqgcn.checks import InputError, check_index_array, check_positive_int
 
 UNLABELLED = -1
 
@@ -57,10 +57,10 @@ class PoolState:
         """Mark `indices` (global, currently unlabelled) as labelled in `round`."""
         idx = check_index_array(indices, n_items=self.n_items, name="indices")
         if round < 0:
-            raise ValueError(f"round={round} must be >= 0")
+            raise InputError(f"round={round} must be >= 0")
         already = idx[self._round[idx] != UNLABELLED]
         if already.size:
-            raise ValueError(
+            raise InputError(
                 f"indices holds {already.size} item(s) that are already labelled (first: {already[0]}, "
                 f"labelled in round {self._round[already[0]]}); a sampler must pick unlabelled items only"
             )
@@ -71,7 +71,7 @@ class PoolState:
         pool = self._unlabelled_among(among)
         size = check_positive_int(size, name="seed_size")
         if size > pool.size:
-            raise ValueError(f"seed_size={size} exceeds the {pool.size} unlabelled items available for the seed set")
+            raise InputError(f"seed_size={size} exceeds the {pool.size} unlabelled items available for the seed set")
         seed = np.sort(rng.choice(pool, size=size, replace=False))
         self.label(seed, round=0)
         return seed
@@ -95,9 +95,9 @@ class PoolState:
     def load_state_dict(self, state: dict) -> None:
         rounds = np.asarray(state["labelled_round"], dtype=np.int64)
         if int(state["n_items"]) != self.n_items or rounds.shape != (self.n_items,):
-            raise ValueError(f"state is for a pool of {state['n_items']} items; this pool has {self.n_items}")
+            raise InputError(f"state is for a pool of {state['n_items']} items; this pool has {self.n_items}")
         if rounds.min(initial=0) < UNLABELLED:
-            raise ValueError("state holds a labelled_round below -1")
+            raise InputError("state holds a labelled_round below -1")
         self._round = rounds.copy()
 
     def __repr__(self) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from seqgcn.checks import InputError
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
@@ -26,10 +28,10 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
 def check_test_fraction(test_fraction: float) -> None:
     """A held-out fraction must lie strictly between 0 and 1 (shared by the loaders that split)."""
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")
+        raise InputError(f"test_fraction={test_fraction!r} must be strictly between 0 and 1")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset file is missing or malformed (the message names the file and the expected layout)."""
 
 
@@ -81,15 +83,15 @@ class Dataset:
 
     def __post_init__(self):
         if self.task not in (CLASSIFICATION, REGRESSION):
-            raise ValueError(f"task={self.task!r} must be 'classification' or 'regression'")
+            raise InputError(f"task={self.task!r} must be 'classification' or 'regression'")
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x.ndim != 4:
-                raise ValueError(f"x_{split} must be (n, channels, height, width); got shape {x.shape}")
+                raise InputError(f"x_{split} must be (n, channels, height, width); got shape {x.shape}")
             if len(x) != len(y):
-                raise ValueError(f"x_{split} has {len(x)} rows but y_{split} has {len(y)}")
+                raise InputError(f"x_{split} has {len(x)} rows but y_{split} has {len(y)}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(f"mean/std need one value per channel ({self.channels}); got {self.mean}, {self.std}")
+            raise InputError(f"mean/std need one value per channel ({self.channels}); got {self.mean}, {self.std}")
 
     @property
     def n_train(self) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqgcn.checks import InputError
 from seqgcn.data.base import CLASSIFICATION, Dataset
 
 
@@ -48,7 +49,7 @@ def combine_pools(seed_source: Dataset, pool_source: Dataset) -> CombinedPool:
     elif seed_source.y_train.shape[1:] != pool_source.y_train.shape[1:]:
         problems.append(f"target shape {seed_source.y_train.shape[1:]} vs {pool_source.y_train.shape[1:]}")
     if problems:
-        raise ValueError(
+        raise InputError(
             f"the seed dataset {seed_source.name!r} and the pool dataset {pool_source.name!r} do not match: "
             + "; ".join(problems)
         )

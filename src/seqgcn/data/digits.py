@@ -20,6 +20,7 @@ from scipy import ndimage
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
 
+from seqgcn.checks import InputError
 from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset, channel_stats, check_test_fraction
 
 SOURCE = "sklearn.datasets.load_digits (bundled with scikit-learn)"
@@ -92,7 +93,7 @@ def load_rotated_digits(
     """
     check_test_fraction(test_fraction)
     if not np.isfinite(max_angle) or max_angle <= 0:
-        raise ValueError(f"max_angle={max_angle!r} must be a positive number of degrees")
+        raise InputError(f"max_angle={max_angle!r} must be a positive number of degrees")
     images, labels = _raw_digits()  # (1797, 8, 8) uint8
     angles = np.random.default_rng(ANGLE_SEED).uniform(-1.0, 1.0, len(images)) * max_angle  # (1797,)
     x = np.stack([_rotate(img, a) for img, a in zip(images, angles, strict=True)])[:, None]  # (1797, 1, 16, 16)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
+from seqgcn.checks import InputError
 from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats, check_test_fraction
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
@@ -65,7 +66,7 @@ def load_image_folder(
         the sorted folder names.
     """
     if image_size < 1:
-        raise ValueError(f"image_size={image_size!r} must be a positive number of pixels")
+        raise InputError(f"image_size={image_size!r} must be a positive number of pixels")
     if test_dir is None:
         check_test_fraction(test_fraction)
     root = Path(data_dir)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgcn.checks import InputError
 from seqgcn.data.base import REGRESSION, Dataset, DatasetError
 
 URL = "https://labicvl.github.io/hand.html"
@@ -56,7 +57,7 @@ CX, CY = 160.0, 120.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class PngError(ValueError):
+class PngError(InputError):
     """A PNG file is malformed or in an unsupported variant."""
 
 
@@ -87,12 +88,12 @@ def load_icvl(
         ``metric_unit = "mm"``; mean (0.0,), std (1.0,).
     """
     if centre not in ("com", "joints"):
-        raise ValueError(f"centre={centre!r} must be 'com' or 'joints'")
+        raise InputError(f"centre={centre!r} must be 'com' or 'joints'")
     if not cube_size > 0 or crop_size < 1:
-        raise ValueError(f"cube_size={cube_size!r} and crop_size={crop_size!r} must be positive")
+        raise InputError(f"cube_size={cube_size!r} and crop_size={crop_size!r} must be positive")
     for arg, value in (("max_train", max_train), ("max_test", max_test)):
         if value is not None and value < 1:
-            raise ValueError(f"{arg}={value!r} must be None (all frames) or a positive count")
+            raise InputError(f"{arg}={value!r} must be None (all frames) or a positive count")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise _fail(f"data directory {str(data_dir)!r} does not exist")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from seqgcn.checks import InputError
 from seqgcn.data import cifar, digits, fashionmnist, folder, icvl, svhn
 from seqgcn.data.base import Dataset, DatasetError
 
@@ -55,7 +56,7 @@ def load_dataset(name: str, *, data_dir: str | Path | None = None, **kwargs) -> 
         A file-based dataset without `data_dir`, or missing / malformed files.
     """
     if name not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(_REGISTRY)}")
+        raise InputError(f"unknown dataset {name!r}; known datasets: {', '.join(_REGISTRY)}")
     loader, layout = _REGISTRY[name]
     if layout is None:
         return loader(**kwargs)

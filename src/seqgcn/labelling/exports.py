@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
+from seqgcn.checks import InputError
 from seqgcn.labelling.images import open_rgb
 from seqgcn.labelling.labels import csv_text
 
@@ -55,7 +56,7 @@ def contact_sheet(root, paths, *, thumb: int = THUMB, columns: int = SHEET_COLUM
 
 def write_png(image, path) -> None:
     """Save a Pillow image as PNG through an atomic rename."""
-    from seqgcn._io import write_atomic
+    from seqgcn.io import write_atomic
 
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -65,7 +66,7 @@ def write_png(image, path) -> None:
 def label_config(classes) -> str:
     """Label Studio labelling config (XML) for single-choice image classification over `classes`."""
     if not classes:
-        raise ValueError("the Label Studio config needs at least one class name and none is labelled yet; "
+        raise InputError("the Label Studio config needs at least one class name and none is labelled yet; "
                          "give the classes with --classes NAME,NAME,...")
     choices = "\n".join(f"    <Choice value={quoteattr(c)}/>" for c in classes)
     return (f'<View>\n  <Image name="{IMAGE_KEY}" value="${IMAGE_KEY}"/>\n  <Text name="{PATH_KEY}" value="${PATH_KEY}"/>\n'

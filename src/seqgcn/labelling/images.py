@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgcn.checks import InputError
+
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
@@ -57,14 +59,14 @@ def find_images(root) -> list[str]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"--images {str(root)!r} is not a folder")
+        raise InputError(f"--images {str(root)!r} is not a folder")
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # os.walk descends only into these
         rel = Path(folder).relative_to(root)
         found.extend((rel / f).as_posix() for f in files if not f.startswith(".") and f.lower().endswith(EXTENSIONS))
     if not found:
-        raise ValueError(f"--images {str(root)!r} holds no image files ({', '.join(EXTENSIONS)}, searched recursively)")
+        raise InputError(f"--images {str(root)!r} holds no image files ({', '.join(EXTENSIONS)}, searched recursively)")
     return sorted(found)
 
 
@@ -89,7 +91,7 @@ def load_images(root, paths=None, *, size: int = 32, workers: int | None = None,
     from tqdm import tqdm
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"--image-size={size!r} must be a positive number of pixels")
+        raise InputError(f"--image-size={size!r} must be a positive number of pixels")
     root = Path(root)
     paths = list(find_images(root) if paths is None else paths)
     workers = workers or min(8, os.cpu_count() or 1)
@@ -110,13 +112,13 @@ def load_images(root, paths=None, *, size: int = 32, workers: int | None = None,
     if errors and not skip_unreadable:
         first = min(errors)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ValueError(f"cannot decode image {str(root / paths[first])!r} ({errors[first]}){more}; "
+        raise InputError(f"cannot decode image {str(root / paths[first])!r} ({errors[first]}){more}; "
                          "fix or remove it, or pass --skip-unreadable to leave such files out")
     keep = np.ones(len(paths), dtype=bool)
     keep[list(errors)] = False
     if errors:
         if not keep.any():
-            raise ValueError(f"none of the {len(paths)} images under {str(root)!r} can be decoded")
+            raise InputError(f"none of the {len(paths)} images under {str(root)!r} can be decoded")
         pixels, grey = pixels[keep], grey[keep]
     if grey.all():
         pixels = np.ascontiguousarray(pixels[:, :1])  # (n, 1, size, size)

@@ -21,7 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from seqgcn._io import write_atomic
+from seqgcn.checks import InputError
+from seqgcn.io import write_atomic
 
 HEADER = ("path", "label")
 
@@ -75,7 +76,7 @@ def append_labels(path, rows) -> None:
     try:
         write_atomic(path, old + buf.getvalue())
     except OSError as exc:
-        raise ValueError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def csv_text(rows) -> str:
@@ -92,7 +93,7 @@ def read_answers(path) -> list[Answer]:
     """Answers from a filled batch CSV, or a Label Studio JSON export when the name ends in ``.json``."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"answers file {str(path)!r} does not exist")
+        raise InputError(f"answers file {str(path)!r} does not exist")
     if path.suffix.lower() == ".json":
         return read_label_studio_export(path)
     return list(_read_csv_rows(path, what="answers file", exact_header=False))
@@ -110,31 +111,31 @@ def read_label_studio_export(path) -> list[Answer]:
     try:
         tasks = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON in {str(path)!r} line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise InputError(f"malformed JSON in {str(path)!r} line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
     return answers_from_tasks(tasks, source=str(path))
 
 
 def answers_from_tasks(tasks, *, source: str) -> list[Answer]:
     """The `Answer`s in a list of Label Studio task dicts (see `read_label_studio_export`)."""
     if not isinstance(tasks, list):
-        raise ValueError(f"{source}: expected a JSON list of tasks (Label Studio's JSON export), got {type(tasks).__name__}")
+        raise InputError(f"{source}: expected a JSON list of tasks (Label Studio's JSON export), got {type(tasks).__name__}")
     answers = []
     for i, task in enumerate(tasks):
         where = f"{source} task {task.get('id', f'#{i}') if isinstance(task, dict) else f'#{i}'}"
         if not isinstance(task, dict):
-            raise ValueError(f"{where}: expected an object, got {type(task).__name__}")
+            raise InputError(f"{where}: expected an object, got {type(task).__name__}")
         data = task.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("path"), str):
-            raise ValueError(f"{where}: key 'data.path' is missing; seqgcn reads the image path from it "
+            raise InputError(f"{where}: key 'data.path' is missing; seqgcn reads the image path from it "
                              "(tasks made by `seqgcn query --format label-studio` or `seqgcn labelstudio push` have it)")
         annotations = task.get("annotations", [])
         if not isinstance(annotations, list):
-            raise ValueError(f"{where}: key 'annotations' must be a list, got {type(annotations).__name__}")
+            raise InputError(f"{where}: key 'annotations' must be a list, got {type(annotations).__name__}")
         for annotation in annotations:
             if not isinstance(annotation, dict):
-                raise ValueError(f"{where}: key 'annotations' holds a {type(annotation).__name__}, expected objects")
+                raise InputError(f"{where}: key 'annotations' holds a {type(annotation).__name__}, expected objects")
             if annotation.get("was_cancelled"):
                 continue
             label = _single_choice(annotation, f"{where} annotation {annotation.get('id', '?')}")
@@ -155,7 +156,7 @@ def check_answers(answers, *, images: set, labels: dict, overwrite: bool = False
         _check_answer(answer, images)
         first = seen.setdefault(answer.path, answer)
         if first.label != answer.label:
-            raise ValueError(f"image {answer.path!r} is answered twice with different labels: {first.label!r} "
+            raise InputError(f"image {answer.path!r} is answered twice with different labels: {first.label!r} "
                              f"({first.where}) and {answer.label!r} ({answer.where})")
     rows, unchanged = [], 0
     for path, answer in seen.items():
@@ -164,7 +165,7 @@ def check_answers(answers, *, images: set, labels: dict, overwrite: bool = False
             unchanged += 1
             continue
         if old is not None and not overwrite:
-            raise ValueError(f"image {path!r} is already labelled {old!r}, but {answer.where} says {answer.label!r}; "
+            raise InputError(f"image {path!r} is already labelled {old!r}, but {answer.where} says {answer.label!r}; "
                              "pass --overwrite to replace the label")
         rows.append((path, answer.label))
     return rows, unchanged
@@ -181,41 +182,41 @@ def _read_csv_rows(path: Path, *, what: str, exact_header: bool):
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may add a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {what} {str(path)!r}: {exc}") from None
+        raise InputError(f"cannot read {what} {str(path)!r}: {exc}") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader, [])]
         if (tuple(header) != HEADER) if exact_header else not set(HEADER) <= set(header):
             want = "exactly" if exact_header else "at least the columns"
-            raise ValueError(f"{what} {str(path)!r} line 1: header is {','.join(header)!r}, expected {want} 'path,label'")
+            raise InputError(f"{what} {str(path)!r} line 1: header is {','.join(header)!r}, expected {want} 'path,label'")
         at_path, at_label = header.index("path"), header.index("label")
         for row in reader:
             if not row or not any(cell.strip() for cell in row):
                 continue  # blank line
             if len(row) != len(header):
-                raise ValueError(f"{what} {str(path)!r} line {reader.line_num}: {len(row)} fields, "
+                raise InputError(f"{what} {str(path)!r} line {reader.line_num}: {len(row)} fields, "
                                  f"expected {len(header)} ({','.join(header)})")
             yield Answer(normalise_path(row[at_path]), row[at_label].strip(), f"{path.name} line {reader.line_num}")
     except csv.Error as exc:
-        raise ValueError(f"malformed CSV {what} {str(path)!r} line {reader.line_num}: {exc}") from None
+        raise InputError(f"malformed CSV {what} {str(path)!r} line {reader.line_num}: {exc}") from None
 
 
 def _check_answer(answer: Answer, images: set | None) -> None:
     if not answer.path:
-        raise ValueError(f"{answer.where}: the path is empty")
+        raise InputError(f"{answer.where}: the path is empty")
     if images is not None and answer.path not in images:
-        raise ValueError(f"{answer.where}: image {answer.path!r} does not exist in the images folder "
+        raise InputError(f"{answer.where}: image {answer.path!r} does not exist in the images folder "
                          "(paths are relative to --images)")
     if not answer.label:
-        raise ValueError(f"{answer.where}: the label of {answer.path!r} is empty; fill it in or delete the row")
+        raise InputError(f"{answer.where}: the label of {answer.path!r} is empty; fill it in or delete the row")
 
 
 def _single_choice(annotation: dict, where: str) -> str:
     result = annotation.get("result")
     if not isinstance(result, list):
-        raise ValueError(f"{where}: key 'result' must be a list of regions")
+        raise InputError(f"{where}: key 'result' must be a list of regions")
     choices = [c for r in result if isinstance(r, dict) and r.get("type") == "choices"
                for c in (r.get("value") or {}).get("choices", [])]
     if len(choices) != 1 or not isinstance(choices[0], str):
-        raise ValueError(f"{where}: key 'result' holds {len(choices)} classification choices, expected exactly 1")
+        raise InputError(f"{where}: key 'result' holds {len(choices)} classification choices, expected exactly 1")
     return choices[0].strip()

@@ -18,6 +18,7 @@ import json
 
 import xml.etree.ElementTree as ET
 
+from seqgcn.checks import InputError
 from seqgcn.labelling.exports import CHOICE_NAME, PATH_KEY, label_config
 from seqgcn.labelling.labels import answers_from_tasks
 
@@ -27,12 +28,12 @@ INSTALL_HINT = "pip install seqgcn[labelstudio]"
 def connect(url: str, api_key: str):
     """A `label_studio_sdk.LabelStudio` client for `url`; ValueError naming the extra when the SDK is missing."""
     if not url or not api_key:
-        raise ValueError("Label Studio needs --url and --api-key (or LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY); "
+        raise InputError("Label Studio needs --url and --api-key (or LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY); "
                          "the key is under Account & Settings in Label Studio")
     try:
         from label_studio_sdk import LabelStudio
     except ImportError:
-        raise ValueError(f"the Label Studio commands need the label-studio-sdk package: {INSTALL_HINT}") from None
+        raise InputError(f"the Label Studio commands need the label-studio-sdk package: {INSTALL_HINT}") from None
     return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
 
 
@@ -61,12 +62,12 @@ def pull(client, title: str) -> list:
     with _api_errors(client):
         project = find_project(client, title)
         if project is None:
-            raise ValueError(f"Label Studio has no project titled {title!r}; push a batch first (seqgcn labelstudio push)")
+            raise InputError(f"Label Studio has no project titled {title!r}; push a batch first (seqgcn labelstudio push)")
         raw = b"".join(client.projects.exports.download_sync(id=project.id, export_type="JSON"))
     try:
         tasks = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"Label Studio's export of project {title!r} is not JSON (line {exc.lineno}: {exc.msg})") from None
+        raise InputError(f"Label Studio's export of project {title!r} is not JSON (line {exc.lineno}: {exc.msg})") from None
     return answers_from_tasks(tasks, source=f"Label Studio project {title!r}")
 
 
@@ -105,7 +106,7 @@ class _api_errors:
 
         if isinstance(exc, ApiError):
             body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body)[:300]
-            raise ValueError(f"Label Studio at {self.url} answered HTTP {exc.status_code}: {body}") from None
+            raise InputError(f"Label Studio at {self.url} answered HTTP {exc.status_code}: {body}") from None
         if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
-            raise ValueError(f"cannot reach Label Studio at {self.url}: {' '.join(str(exc).split())}") from None
+            raise InputError(f"cannot reach Label Studio at {self.url}: {' '.join(str(exc).split())}") from None
         return False

@@ -27,8 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqgcn.checks import InputError
+from seqgcn.data.base import CLASSIFICATION, Dataset
 from seqgcn.labelling.images import find_images, load_images
 from seqgcn.labelling.labels import read_labels
+from seqgcn.learners import build_learner
+from seqgcn.pool import PoolState
+from seqgcn.samplers import CoreSet, FeatureSampler, build_sampler, sampler_class
 
 SEED_SIDE = 8  # side of the downsampled images the first round's k-Center greedy compares, pixels
 SEED_METHOD = f"CoreSet (k-Center greedy) on {SEED_SIDE}x{SEED_SIDE} downsampled pixels, no learner trained"
@@ -63,7 +68,7 @@ class QueryResult:
 def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", test_labels=None,
               image_size: int = 32, subset: int | None = None, seed: int = 0, learner_config=None,
               sampler_params: dict | None = None, device: str = "cpu", skip_unreadable: bool = False,
-              progress: bool = False) -> QueryResult:
+              progress: bool = False, threads: int = 1) -> QueryResult:
     """Pick the next `budget` images of `images_dir` to label (see the module docstring).
 
     Parameters
@@ -76,19 +81,34 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     image_size : side the images are resized to, pixels
     subset : size of the random candidate subset D_S (None: every unlabelled image)
     seed : same inputs and seed, same batch
-    learner_config : `seqgcn.learners.LearnerConfig` (default: the `seqgcn run` defaults)
-    sampler_params : extra keyword arguments for the sampler (e.g. GCN options)
+    learner_config : `seqgcn.learners.LearnerConfig` (default: `LearnerConfig.for_task("classification")`,
+        the `seqgcn run` defaults)
+    sampler_params : sampler options (e.g. ``{"epochs": 50}`` for the GCN), refused when the method takes none of them
     device : where the sampler runs ("cpu", "cuda", "auto")
     skip_unreadable : leave out images that cannot be decoded instead of failing
     progress : progress bars (decoding, training)
+    threads : torch CPU threads while training and selecting (float sums, hence picks, depend on it)
     """
-    from seqgcn.samplers import get_sampler
-
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"--budget={budget!r} must be a positive integer")
+        raise InputError(f"--budget={budget!r} must be a positive integer")
     if subset is not None and subset < budget:
-        raise ValueError(f"--subset={subset} must be at least --budget={budget} (or 'all')")
-    get_sampler(method)  # an unknown name fails before any decoding
+        raise InputError(f"--subset={subset} must be at least --budget={budget} (or 'all')")
+    if not issubclass(sampler_class(method), FeatureSampler):  # an unknown name fails here, before any decoding
+        kind = sampler_class(method)
+        raise InputError(f"{kind.name} reads {kind.reads}, not features; a query picks with a feature sampler")
+    build_sampler(method, options=sampler_params)  # options it does not take, or bad values: refused before any work
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _query(images_dir, labels_path, budget=budget, method=method, test_labels=test_labels,
+                      image_size=image_size, subset=subset, seed=seed, learner_config=learner_config,
+                      sampler_params=sampler_params, device=device, skip_unreadable=skip_unreadable, progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, subset, seed, learner_config,
+           sampler_params, device, skip_unreadable, progress) -> QueryResult:
     t0 = time.perf_counter()
     paths = find_images(images_dir)
     known = set(paths)
@@ -96,7 +116,7 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     test = read_labels(_existing(test_labels), images=known, what="test labels file") if test_labels else {}
     both = sorted(set(labels) & set(test))
     if both:
-        raise ValueError(f"image {both[0]!r} is in both {str(labels_path)!r} and the held-out {str(test_labels)!r} "
+        raise InputError(f"image {both[0]!r} is in both {str(labels_path)!r} and the held-out {str(test_labels)!r} "
                          f"({len(both)} such image(s)); a held-out image must not be trained on")
     _check_budget(budget, len(paths) - len(labels) - len(test), images_dir)
     images = load_images(images_dir, paths, size=image_size, skip_unreadable=skip_unreadable, progress=progress)
@@ -124,9 +144,6 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
         return QueryResult(picked=[images.paths[i] for i in picked], method=SEED_METHOD, first_round=True,
                            accuracy=None, seconds=seconds, **base)
 
-    from seqgcn.learners import build_learner
-    from seqgcn.pool import PoolState
-
     t = time.perf_counter()
     class_of = {c: k for k, c in enumerate(classes)}
     dataset = _dataset(images.pixels, [index[p] for p in test], [class_of[c] for c in test.values()], len(classes))
@@ -147,7 +164,7 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     seconds["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    sampler = _sampler(method, seed=sampler_seed, device=device, params=sampler_params or {}, progress=progress)
+    sampler = build_sampler(method, seed=sampler_seed, device=device, options=sampler_params, progress=progress)
     picked = sampler.select(features, labelled, budget, candidates=candidates)  # III + IV
     seconds["select"] = time.perf_counter() - t
     return QueryResult(picked=[images.paths[i] for i in picked], method=sampler.name, first_round=False,
@@ -156,8 +173,6 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
 
 def seed_batch(pixels: np.ndarray, labelled: np.ndarray, unlabelled: np.ndarray, budget: int, *, seed: int) -> np.ndarray:
     """First-round picks: k-Center greedy on `pixels` (n, c, s, s) uint8 downsampled to SEED_SIDE²; global indices."""
-    from seqgcn.samplers import CoreSet
-
     small = np.empty((len(pixels), pixels.shape[1] * SEED_SIDE * SEED_SIDE), dtype=np.float32)  # (n, c·8·8)
     for lo in range(0, len(pixels), 4096):  # in blocks: never a float copy of every full-size image
         block = torch.from_numpy(pixels[lo:lo + 4096]).float() / 255.0  # (b, c, s, s)
@@ -167,8 +182,6 @@ def seed_batch(pixels: np.ndarray, labelled: np.ndarray, unlabelled: np.ndarray,
 
 def _dataset(pixels: np.ndarray, test_rows: list, test_targets: list, n_classes: int):
     """A `Dataset` whose training rows are every image (labels come separately) and test rows the held-out ones."""
-    from seqgcn.data.base import CLASSIFICATION, Dataset
-
     mean, std = _channel_stats(pixels)
     test_rows = np.asarray(test_rows, dtype=np.int64)
     return Dataset(name="labelling", x_train=pixels, y_train=np.full(len(pixels), -1, dtype=np.int64),
@@ -190,22 +203,13 @@ def _channel_stats(pixels: np.ndarray) -> tuple[tuple, tuple]:
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
-def _sampler(method: str, *, seed: int, device: str, params: dict, progress: bool):
-    """The sampler `method` with the options it has (device, progress bar, GCN options)."""
-    from seqgcn.samplers import get_sampler
-
-    plain = get_sampler(method)
-    extra = {"device": device, "progress": progress, **params}
-    return get_sampler(method, seed=seed, **{k: v for k, v in extra.items() if hasattr(plain, k)})
-
-
 def _check_budget(budget: int, n_unlabelled: int, images_dir) -> None:
     if budget > n_unlabelled:
-        raise ValueError(f"--budget={budget} exceeds the {n_unlabelled} unlabelled images in {str(images_dir)!r}; "
+        raise InputError(f"--budget={budget} exceeds the {n_unlabelled} unlabelled images in {str(images_dir)!r}; "
                          "lower --budget")
 
 
 def _existing(path):
     if not Path(path).is_file():
-        raise ValueError(f"test labels file {str(path)!r} does not exist")
+        raise InputError(f"test labels file {str(path)!r} does not exist")
     return path

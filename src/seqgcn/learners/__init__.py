@@ -7,7 +7,7 @@ embedded digits, DeepPrior for depth-crop regression, ResNet-18 otherwise).
 
 from __future__ import annotations
 
-from seqgcn.data.base import CLASSIFICATION, Dataset
+from seqgcn.data.base import Dataset
 from seqgcn.learners.base import Learner
 from seqgcn.learners.config import LearnerConfig
 from seqgcn.learners.nets import ARCHS, VGG11, DeepPrior, ResNet18, SmallCNN, build_net
@@ -15,14 +15,8 @@ from seqgcn.learners.torch_learner import TorchLearner
 
 
 def default_config(dataset: Dataset) -> LearnerConfig:
-    """The paper's learner settings for `dataset`'s task (SPEC §5–6).
-
-    Classification: SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, 200 epochs, lr ÷10 after 160.
-    Regression (DeepPrior): Adam lr 1e-3, batch 128, same epochs and schedule.
-    """
-    if dataset.task == CLASSIFICATION:
-        return LearnerConfig()
-    return LearnerConfig(optimizer="adam", lr=1e-3)
+    """The default learner settings for `dataset`'s task (`LearnerConfig.for_task`): those of `seqgcn run`."""
+    return LearnerConfig.for_task(dataset.task)
 
 
 def build_learner(dataset: Dataset, config: LearnerConfig | None = None, *, seed: int = 0) -> Learner:

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seqgcn.checks import InputError
+
 VGG11_CONFIG = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 
@@ -211,7 +213,7 @@ class DeepPrior(nn.Module):
     def __init__(self, n_outputs: int, in_size: int = 128, *, in_channels: int = 1, dropout: float = 0.3):
         super().__init__()
         if in_size < 8:
-            raise ValueError(f"in_size={in_size} must be at least 8 (the conv stack pools by 8)")
+            raise InputError(f"in_size={in_size} must be at least 8 (the conv stack pools by 8)")
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, 8, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(4),
             nn.Conv2d(8, 8, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -254,7 +256,7 @@ def build_net(arch: str, *, in_channels: int, n_outputs: int, image_size: int, s
     ``small_cnn``; `image_size` is the input side (square images).
     """
     if arch not in ARCHS:
-        raise ValueError(f"arch={arch!r} is not a known network; known: {', '.join(ARCHS)}")
+        raise InputError(f"arch={arch!r} is not a known network; known: {', '.join(ARCHS)}")
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(int(seed))  # CPU only: CUDA generators stay untouched
         if arch == "small_cnn":

@@ -29,13 +29,11 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from seqgcn._device import resolve_device
+from seqgcn.checks import InputError, resolve_device
 from seqgcn.data.base import CLASSIFICATION, Dataset
-from seqgcn.learners.config import LearnerConfig
+from seqgcn.learners.config import AUGMENTS, OPTIMIZERS, LearnerConfig  # noqa: F401 (re-exported)
 from seqgcn.learners.nets import ARCHS, build_net
 
-AUGMENTS = ("auto", "none", "crop", "crop_flip")
-OPTIMIZERS = ("sgd", "adam")
 CROP_PADDING = 4  # pixels of zero padding before the random crop (CIFAR protocol)
 
 
@@ -86,7 +84,7 @@ def resolve_arch(arch: str, dataset: Dataset) -> str:
     """``"auto"``: small_cnn for sides ≤ 16, deepprior for regression with side ≥ 64, else resnet18."""
     if arch != "auto":
         if arch not in ARCHS:
-            raise ValueError(f"arch={arch!r} is not known; known: auto, {', '.join(ARCHS)}")
+            raise InputError(f"arch={arch!r} is not known; known: auto, {', '.join(ARCHS)}")
         return arch
     side = max(dataset.image_size)
     if side <= 16:
@@ -105,20 +103,6 @@ def resolve_augment(augment: str, dataset: Dataset) -> str:
         return augment
     rgb32 = dataset.channels == 3 and dataset.image_size == (32, 32)
     return "crop_flip" if dataset.task == CLASSIFICATION and rgb32 else "none"
-
-
-def _check_config(config: LearnerConfig) -> None:
-    """Everything but `arch` (checked by `resolve_arch`) and `device` (by `resolve_device`)."""
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={config.optimizer!r} is not known; known: {', '.join(OPTIMIZERS)}")
-    if config.augment not in AUGMENTS:
-        raise ValueError(f"augment={config.augment!r} is not known; known: {', '.join(AUGMENTS)}")
-    for name in ("epochs", "batch_size", "eval_batch_size", "feature_dim"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
-    if not config.lr > 0:
-        raise ValueError(f"lr={config.lr!r} must be a positive learning rate")
 
 
 # ---------------------------------------------------------------- the learner
@@ -151,7 +135,7 @@ class TorchLearner:
 
     def __init__(self, dataset: Dataset, config: LearnerConfig | None = None, *, seed: int = 0):
         config = LearnerConfig() if config is None else config
-        _check_config(config)
+        config.check()
         self.dataset, self.config = dataset, config
         self.arch = resolve_arch(config.arch, dataset)
         self.device = resolve_device(config.device)
@@ -160,18 +144,18 @@ class TorchLearner:
         self.task = dataset.task
         if self.task == CLASSIFICATION:
             if not dataset.n_classes or dataset.n_classes < 2:
-                raise ValueError(f"a classification dataset needs n_classes >= 2; got {dataset.n_classes!r}")
+                raise InputError(f"a classification dataset needs n_classes >= 2; got {dataset.n_classes!r}")
             self.metric_name, self.higher_is_better = "accuracy", True
         else:
             if dataset.n_targets % dataset.point_dim:
-                raise ValueError(
+                raise InputError(
                     f"point_dim={dataset.point_dim} does not divide the {dataset.n_targets} regression targets"
                 )
             joint = "joint " if dataset.point_dim == 3 else ""
             unit = f" ({dataset.metric_unit})" if dataset.metric_unit else ""
             self.metric_name, self.higher_is_better = f"mean {joint}error{unit}", False
         if self.arch == "deepprior" and dataset.image_size[0] != dataset.image_size[1]:
-            raise ValueError(f"arch='deepprior' needs square crops; got image size {dataset.image_size}")
+            raise InputError(f"arch='deepprior' needs square crops; got image size {dataset.image_size}")
         # The data lives on the device from here on: (n, c, h, w) uint8 or float32.
         self._x_train = self._to_device(dataset.x_train)
         self._x_test = self._to_device(dataset.x_test)
@@ -219,23 +203,23 @@ class TorchLearner:
         """
         rows = self._check_rows(indices, name="indices")
         if rows.size == 0:
-            raise ValueError("indices is empty: fit needs at least one labelled training row")
+            raise InputError("indices is empty: fit needs at least one labelled training row")
         y = self._check_targets(targets, len(rows))
         epochs = self.config.epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"epochs={epochs!r} must be a positive integer")
+            raise InputError(f"epochs={epochs!r} must be a positive integer")
         cfg, dev, n = self.config, self.device, len(rows)
         rows_dev = torch.as_tensor(rows, device=dev)  # (n,) global row of each labelled item
         y_dev = torch.as_tensor(y, device=dev)  # (n,) or (n, n_targets)
         n_batches = math.ceil(n / cfg.batch_size)  # near-equal batches, none of size 1 unless n is tiny
         opt = self._make_optimizer(self.model.parameters())
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.resolved_milestones()), gamma=cfg.gamma)
         module = companion_opt = companion_sched = None
         if companion is not None:
             module = companion.build(tuple(self.model.stage_channels)).to(dev)
             module.train()
             companion_opt = self._make_optimizer(module.parameters())
-            companion_sched = torch.optim.lr_scheduler.MultiStepLR(companion_opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+            companion_sched = torch.optim.lr_scheduler.MultiStepLR(companion_opt, milestones=list(cfg.resolved_milestones()), gamma=cfg.gamma)
         fit_seed = int(np.random.SeedSequence([self.seed, self._n_fits]).generate_state(1)[0])
         gen = torch.Generator(device=dev)
         gen.manual_seed(fit_seed)
@@ -328,7 +312,7 @@ class TorchLearner:
         x = np.asarray(x)
         want = (self.dataset.channels, *self.dataset.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"x must have shape (n, {want[0]}, {want[1]}, {want[2]}) like the dataset; got {x.shape}")
+            raise InputError(f"x must have shape (n, {want[0]}, {want[1]}, {want[2]}) like the dataset; got {x.shape}")
         out, _ = self._infer(self._to_device(x))
         if self.task == CLASSIFICATION:
             return out.argmax(1).cpu().numpy().astype(np.int64)
@@ -420,35 +404,35 @@ class TorchLearner:
         n_train = self.dataset.n_train
         if arr.dtype == bool:
             if arr.shape != (n_train,):
-                raise ValueError(f"{name} as a boolean mask must have shape ({n_train},); got {arr.shape}")
+                raise InputError(f"{name} as a boolean mask must have shape ({n_train},); got {arr.shape}")
             return np.flatnonzero(arr)
         if arr.size == 0:
             return np.zeros(0, dtype=np.int64)
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must be a 1-D array of integer training-row indices; got {arr.dtype} {arr.shape}")
+            raise InputError(f"{name} must be a 1-D array of integer training-row indices; got {arr.dtype} {arr.shape}")
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= n_train:
-            raise ValueError(f"{name} holds index {lo if lo < 0 else hi}, outside [0, {n_train - 1}] "
+            raise InputError(f"{name} holds index {lo if lo < 0 else hi}, outside [0, {n_train - 1}] "
                              f"(the training set has {n_train} rows)")
         if unique and np.unique(arr).size != arr.size:
-            raise ValueError(f"{name} holds repeated indices; each labelled row may appear only once")
+            raise InputError(f"{name} holds repeated indices; each labelled row may appear only once")
         return arr.astype(np.int64, copy=False)
 
     def _check_targets(self, targets, n: int) -> np.ndarray:
         y = np.asarray(targets)
         if self.task == CLASSIFICATION:
             if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(f"targets must be {n} integer class labels, shape ({n},); got {y.dtype} {y.shape}")
+                raise InputError(f"targets must be {n} integer class labels, shape ({n},); got {y.dtype} {y.shape}")
             if y.min() < 0 or y.max() >= self.dataset.n_classes:
-                raise ValueError(f"targets hold label {y.min() if y.min() < 0 else y.max()}, "
+                raise InputError(f"targets hold label {y.min() if y.min() < 0 else y.max()}, "
                                  f"outside [0, {self.dataset.n_classes - 1}]")
             return y.astype(np.int64, copy=False)
         k = self.dataset.n_targets
         if y.ndim == 1 and k == 1:
             y = y[:, None]
         if y.shape != (n, k):
-            raise ValueError(f"targets must have shape ({n}, {k}) (one row per index); got {y.shape}")
+            raise InputError(f"targets must have shape ({n}, {k}) (one row per index); got {y.shape}")
         y = y.astype(np.float32, copy=False)
         if not np.isfinite(y).all():
-            raise ValueError("targets contain NaN or inf")
+            raise InputError("targets contain NaN or inf")
         return y

@@ -9,10 +9,15 @@ protocol: ``"UncertainGCN(adjacency=eye, layers=3)"``. Values are read as int,
 float, bool (true/false) or a bare string; the whole string is the method's
 label in tables, CSV files and plots.
 
-What a sampler reads is in its type (attribute ``needs``): ``"features"``
-(pure functions of the learner's features: Random, CoreSet, FeatProp, the GCN
-samplers), ``"images"`` (`VAAL`, trained on the raw images) or ``"learner"``
-(`LearningLoss`, trained alongside the learner through its companion hook).
+What a sampler reads is its type (`seqgcn.samplers.base`): a `FeatureSampler`
+(a pure function of the learner's features: Random, CoreSet, FeatProp, the GCN
+samplers), an `ImageSampler` (`VAAL`, trained on the raw images) or a
+`LearnerSampler` (`LearningLoss`, trained alongside the learner through its
+companion hook).
+
+`build_sampler` is the one way the commands build a sampler from their options:
+an option (e.g. the GCN's ``epochs``) goes to each method that takes it, and an
+option that none of the run's methods takes is an error (`check_method_options`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from __future__ import annotations
 import inspect
 import re
 
-from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.checks import InputError
+from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerSampler, Problem, Sampler
 from seqgcn.samplers.coreset import CoreSet
 from seqgcn.samplers.featprop import FeatProp
 from seqgcn.samplers.gcn import CoreGCN, UncertainDiscriminator, UncertainGCN
@@ -40,9 +46,54 @@ def available_samplers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def sampler_needs(name: str) -> str:
-    """What the sampler called `name` reads: ``"features"``, ``"images"`` or ``"learner"``."""
-    return getattr(_lookup(parse_method(name)[0]), "needs", "features")
+def sampler_class(name: str) -> type[Sampler]:
+    """The class of the sampler called `name` (options in the name allowed); its kind is its base class."""
+    return _lookup(parse_method(name)[0])
+
+
+def build_sampler(method: str, *, seed: int = 0, device: str = "cpu", progress: bool = False, options: dict | None = None,
+                  among=None) -> Sampler:
+    """The sampler `method` as a command runs it: the run's settings and the `options` it takes, checked.
+
+    seed, device, progress : set by the run; passed when the sampler has them.
+    options : sampler options set for the whole run, e.g. ``{"epochs": 5}`` (the GCN's steps); each goes to
+        the methods that take it. `check_method_options(among or [method], options)` must hold: an option
+        that no method of the run takes is an error, not silently dropped.
+    Options written in the method's name (``"UncertainGCN(epochs=5)"``) win over `options`.
+    """
+    options = dict(options or {})
+    check_method_options([method] if among is None else among, options)
+    accepted = _options_of(sampler_class(method))
+    run = {"seed": seed, "device": device, "progress": progress}
+    params = {k: v for k, v in {**run, **options}.items() if k in accepted}
+    sampler = get_sampler(method, **params)
+    try:
+        sampler._check_params()  # bad values fail here, before any work
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"method {method!r}: {exc}") from None
+    return sampler
+
+
+def check_method_options(methods, options: dict, *, labels: dict | None = None) -> None:
+    """Every method name is known, and every option in `options` is taken by at least one of `methods`.
+
+    labels : how to name an option in the message (e.g. ``{"epochs": "gcn_epochs"}``); default its own name.
+    """
+    labels = labels or {}
+    takes = {m: _options_of(sampler_class(m)) - _NOT_OPTIONS for m in methods}  # unknown name -> InputError
+    for key in options:
+        if not any(key in accepted for accepted in takes.values()):
+            raise InputError(f"option {labels.get(key, key)}={options[key]!r} applies to none of the methods "
+                             f"({', '.join(methods)}); remove it or add a method that takes it")
+    for method, accepted in takes.items():  # the values, by the rule of each method that takes them
+        mine = {k: v for k, v in options.items() if k in accepted}
+        try:
+            get_sampler(method, **mine)._check_params()
+        except (TypeError, ValueError) as exc:
+            message = str(exc)
+            for key in mine:
+                message = message.replace(f"{key}=", f"{labels.get(key, key)}=")
+            raise InputError(message) from None
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -52,16 +103,16 @@ def parse_method(name: str) -> tuple[str, dict]:
     """
     match = _VARIANT.match(str(name))
     if match is None:
-        raise ValueError(f"method {name!r} is not NAME or NAME(key=value, ...)")
+        raise InputError(f"method {name!r} is not NAME or NAME(key=value, ...)")
     base, inner = match.group(1), match.group(2)
     options: dict = {}
     for item in filter(None, (part.strip() for part in (inner or "").split(","))):
         key, eq, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not eq or not key.isidentifier() or not value:
-            raise ValueError(f"method {name!r}: option {item!r} is not key=value")
+            raise InputError(f"method {name!r}: option {item!r} is not key=value")
         if key in options:
-            raise ValueError(f"method {name!r}: option {key!r} is given twice")
+            raise InputError(f"method {name!r}: option {key!r} is given twice")
         options[key] = _parse_value(value)
     return base, options
 
@@ -78,13 +129,13 @@ def get_sampler(name: str, **params) -> Sampler:
     for key in options:
         if key not in accepted or key in _NOT_OPTIONS:
             shown = sorted(accepted - _NOT_OPTIONS)
-            raise ValueError(f"method {name!r}: {cls.name} has no option {key!r}; its options: {', '.join(shown) or 'none'}")
+            raise InputError(f"method {name!r}: {cls.name} has no option {key!r}; its options: {', '.join(shown) or 'none'}")
     sampler = cls(**{**params, **options})
-    if options and hasattr(sampler, "_check_params"):
+    if options:
         try:
             sampler._check_params()  # bad values fail here, before any run starts
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"method {name!r}: {exc}") from None
+            raise InputError(f"method {name!r}: {exc}") from None
     return sampler
 
 
@@ -99,7 +150,7 @@ def register_sampler(cls: type[Sampler]) -> type[Sampler]:
 def _lookup(base: str) -> type[Sampler]:
     cls = {key.lower(): c for key, c in _REGISTRY.items()}.get(base.lower())
     if cls is None:
-        raise ValueError(f"unknown method {base!r}; known methods: {', '.join(available_samplers())}")
+        raise InputError(f"unknown method {base!r}; known methods: {', '.join(available_samplers())}")
     return cls
 
 
@@ -131,5 +182,6 @@ def _parse_value(text: str):
     return text.strip("'\"")
 
 
-__all__ = ["VAAL", "CoreGCN", "CoreSet", "FeatProp", "LearningLoss", "Problem", "Random", "Sampler", "UncertainDiscriminator",
-           "UncertainGCN", "available_samplers", "get_sampler", "parse_method", "register_sampler", "sampler_needs"]
+__all__ = ["VAAL", "CoreGCN", "CoreSet", "FeatProp", "FeatureSampler", "ImageSampler", "LearnerSampler", "LearningLoss",
+           "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "build_sampler",
+           "check_method_options", "get_sampler", "parse_method", "register_sampler", "sampler_class"]

@@ -1,7 +1,13 @@
-"""What every sampler shares: the `select` contract and its input checks.
+"""What every sampler shares: the `select` contract and its input checks; the three kinds of sampler as types.
 
-A sampler is pure (STYLE §4): features, labelled items, budget and a seed in;
-global indices out. It never sees the learner.
+What a sampler reads is its type (STYLE §4):
+
+    FeatureSampler   select(features (n_items, d), labelled, budget, candidates=...)    pure: never sees the learner
+    ImageSampler     select(images (n_items, c, h, w), labelled, budget, candidates=...)   VAAL
+    LearnerSampler   select(learner, labelled, budget, candidates=...): the learner was trained with
+                     ``fit(..., companion=sampler)`` first (`seqgcn.learners.base.Companion`)   Learning Loss
+
+All three check their indices and their picks the same way (`Sampler`).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqgcn._validation import check_features, check_index_array, check_positive_int
+from seqgcn.checks import InputError, check_features, check_index_array, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,52 @@ class Problem:
 
 
 class Sampler:
-    """Base class. Subclasses implement `_select(problem) -> global indices`.
-
-    Constructors store parameters only (keyword-only); work happens in `select`.
+    """Base of the three kinds (`FeatureSampler`, `ImageSampler`, `LearnerSampler`): the index checks and the
+    check of the picks. Constructors store parameters only (keyword-only); work happens in `select`.
     """
 
     name: str = ""
+    reads: str = ""  # what `select` reads, for messages: "features", "the training images", "the trained learner"
     needs_labelled: bool = False  # True: an empty labelled set is an error
+
+    def _check_params(self) -> None:
+        """Check the constructor's parameters (one-line InputError); run before any work."""
+
+    def _finish(self, picked, problem: "Problem") -> np.ndarray:
+        picked = np.asarray(picked, dtype=np.int64)
+        self._check_picks(picked, problem)
+        return picked
+
+    def _check_picks(self, picked: np.ndarray, problem: Problem) -> None:
+        """Refuse a selection that breaks the contract, whatever the input (a RuntimeError, not an assert that -O strips)."""
+        who = self.name or type(self).__name__
+        if picked.shape != (problem.budget,):
+            raise RuntimeError(f"{who} returned {picked.shape} indices where budget={problem.budget} were asked for; this is a bug in the sampler")
+        uniq, counts = np.unique(picked, return_counts=True)
+        if uniq.size != picked.size:
+            raise RuntimeError(
+                f"{who} returned index {int(uniq[np.argmax(counts > 1)])} more than once "
+                f"({picked.size - uniq.size} duplicate(s) among {picked.size}); this is a bug in the sampler"
+            )
+        outside = np.setdiff1d(uniq, problem.candidates, assume_unique=True)
+        if outside.size:
+            raise RuntimeError(
+                f"{who} returned {outside.size} index(es) outside the unlabelled candidates (first: {int(outside[0])}); "
+                "this is a bug in the sampler"
+            )
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+class FeatureSampler(Sampler):
+    """A pure function of the learner's features (Random, CoreSet, FeatProp, the GCN samplers).
+
+    Subclasses implement `_select(problem) -> global indices`.
+    """
+
+    reads = "features"
     scale_invariance: str = "matrix"  # "rows" where each row's scale is irrelevant too (cosine graph)
 
     def select(self, features, labelled, budget, *, candidates=None) -> np.ndarray:
@@ -67,52 +112,85 @@ class Sampler:
         cosine graph also to a positive factor per row. The features are rescaled
         exactly at this boundary, so any finite scale selects the same items.
         """
+        self._check_params()
         problem = self._check(features, labelled, budget, candidates)
-        picked = np.asarray(self._select(problem), dtype=np.int64)
-        self._check_picks(picked, problem)
-        return picked
-
-    def _check_picks(self, picked: np.ndarray, problem: Problem) -> None:
-        """Refuse a selection that breaks the contract, whatever the input (a RuntimeError, not an assert that -O strips)."""
-        who = self.name or type(self).__name__
-        if picked.shape != (problem.budget,):
-            raise RuntimeError(f"{who} returned {picked.shape} indices where budget={problem.budget} were asked for; this is a bug in the sampler")
-        uniq, counts = np.unique(picked, return_counts=True)
-        if uniq.size != picked.size:
-            raise RuntimeError(
-                f"{who} returned index {int(uniq[np.argmax(counts > 1)])} more than once "
-                f"({picked.size - uniq.size} duplicate(s) among {picked.size}); this is a bug in the sampler"
-            )
-        outside = np.setdiff1d(uniq, problem.candidates, assume_unique=True)
-        if outside.size:
-            raise RuntimeError(
-                f"{who} returned {outside.size} index(es) outside the unlabelled candidates (first: {int(outside[0])}); "
-                "this is a bug in the sampler"
-            )
+        return self._finish(self._select(problem), problem)
 
     def _select(self, problem: Problem) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _check(self, features, labelled, budget, candidates) -> Problem:
-        feats = check_features(features, rescale=self.scale_invariance)
-        n = feats.shape[0]
-        lab = np.sort(check_index_array(labelled, n_items=n, name="labelled"))
-        budget = check_positive_int(budget, name="budget")
-        if self.needs_labelled and lab.size == 0:
-            raise ValueError(f"labelled is empty, but {self.name} needs at least one labelled item; label a random seed set first")
-        if candidates is None:
-            mask = np.ones(n, dtype=bool)
-            mask[lab] = False
-            cand = np.flatnonzero(mask)
-        else:
-            cand = np.sort(check_index_array(candidates, n_items=n, name="candidates"))
-            clash = np.intersect1d(cand, lab)
-            if clash.size:
-                raise ValueError(f"candidates holds {clash.size} labelled item(s) (first: {clash[0]}); candidates must be unlabelled")
-        if budget > cand.size:
-            raise ValueError(f"budget={budget} exceeds the {cand.size} unlabelled candidates in the pool")
-        return Problem(features=feats, labelled=lab, candidates=cand, budget=budget)
+        return check_problem(self, check_features(features, rescale=self.scale_invariance), labelled, budget, candidates)
 
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
-        return f"{type(self).__name__}({params})"
+
+def check_problem(sampler: Sampler, features: np.ndarray, labelled, budget, candidates) -> Problem:
+    """The validated `Problem` of a selection over the rows of `features` (checked already)."""
+    feats = features
+    n = feats.shape[0]
+    lab = np.sort(check_index_array(labelled, n_items=n, name="labelled"))
+    budget = check_positive_int(budget, name="budget")
+    if sampler.needs_labelled and lab.size == 0:
+        raise InputError(f"labelled is empty, but {sampler.name} needs at least one labelled item; label a random seed set first")
+    if candidates is None:
+        mask = np.ones(n, dtype=bool)
+        mask[lab] = False
+        cand = np.flatnonzero(mask)
+    else:
+        cand = np.sort(check_index_array(candidates, n_items=n, name="candidates"))
+        clash = np.intersect1d(cand, lab)
+        if clash.size:
+            raise InputError(f"candidates holds {clash.size} labelled item(s) (first: {clash[0]}); candidates must be unlabelled")
+    if budget > cand.size:
+        raise InputError(f"budget={budget} exceeds the {cand.size} unlabelled candidates in the pool")
+    return Problem(features=feats, labelled=lab, candidates=cand, budget=budget)
+
+
+class _SourceSampler(Sampler):
+    """Shared by the samplers that read something else than features: the source gives the item count."""
+
+    def select(self, source, labelled, budget, *, candidates=None) -> np.ndarray:
+        """Pick `budget` unlabelled items of `source` (see the subclass); global indices (budget,) int64."""
+        self._check_params()
+        placeholder = np.zeros((self._n_items(source), 1), dtype=np.float32)  # (n_items, 1): never read
+        problem = check_problem(self, placeholder, labelled, budget, candidates)
+        return self._finish(self._select_from(source, problem), problem)
+
+    def _n_items(self, source) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _select_from(self, source, problem: Problem) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ImageSampler(_SourceSampler):
+    """Reads the training images (n_items, c, h, w), e.g. VAAL; `problem.features` is a placeholder."""
+
+    reads = "the training images"
+
+    def _n_items(self, images) -> int:
+        return len(images)
+
+
+class LearnerSampler(_SourceSampler):
+    """Reads the learner, trained with this sampler as its companion (Learning Loss)."""
+
+    reads = "the learner's internals (it trains alongside the learner)"
+
+    def _n_items(self, learner) -> int:
+        return learner.dataset.n_train
+
+
+def check_option_number(value, *, name: str, low: float = 0.0, high: float | None = None, positive: bool = False, reference=None) -> None:
+    """ValueError unless `value` is a real number in [low, high] (> low with `positive`); the message names the reference value."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    ok = ok and (value > low if positive else value >= low) and (high is None or value <= high)
+    if not ok:
+        where = f"> {low:g}" if positive else (f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}")
+        note = f" (reference: {reference})" if reference is not None else ""
+        raise InputError(f"{name}={value!r} must be a number {where}{note}")
+
+
+def top_scores(problem: Problem, scores: np.ndarray, *, highest: bool) -> np.ndarray:
+    """The `budget` candidates with the highest (or lowest) of `scores` (n_candidates,), best first; ties by index."""
+    order = np.argsort(-scores if highest else scores, kind="stable")
+    return problem.candidates[order[: problem.budget]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqgcn._device import resolve_device
-from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.checks import resolve_device
+from seqgcn.samplers.base import FeatureSampler, Problem
 from seqgcn.samplers.kcenter import k_center_greedy
 
 
-class CoreSet(Sampler):
+class CoreSet(FeatureSampler):
     """Pick the candidates that are farthest from the labelled set, one at a time.
 
     With the labelled items as initial centres, repeatedly add the candidate whose

@@ -51,10 +51,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqgcn._device import resolve_device
-from seqgcn._validation import check_choice, check_positive_int
+from seqgcn.checks import InputError, check_choice, check_positive_int, resolve_device
 from seqgcn.graph import NORMALIZATIONS, Adjacency, l2_normalize
-from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.samplers.base import FeatureSampler, Problem
 
 _BLOCK_ELEMS = 1 << 24  # largest (rows × columns) distance block held at once (64 MB in float32)
 KMEDOIDS = ("alternate", "fasterpam")
@@ -132,7 +131,7 @@ def fasterpam_medoids(points: torch.Tensor, k: int, *, rng: np.random.Generator,
     try:
         import kmedoids
     except ModuleNotFoundError:
-        raise ValueError("kmedoids='fasterpam' needs the kmedoids package: pip install 'seqgcn[kmedoids]'") from None
+        raise InputError("kmedoids='fasterpam' needs the kmedoids package: pip install 'seqgcn[kmedoids]'") from None
     start = kmeans_pp_init(points, k, rng=rng)  # (k,)
     diss = torch.cdist(points, points).cpu().numpy().astype(np.float32, copy=False)  # (n, n)
     np.fill_diagonal(diss, 0.0)
@@ -181,7 +180,7 @@ def k_medoids(points: torch.Tensor, k: int, *, iterations: int, rng: np.random.G
     return medoids
 
 
-class FeatProp(Sampler):
+class FeatProp(FeatureSampler):
     """FeatProp baseline: propagate features over the eq. 4 graph, k-Medoids, pick the medoids.
 
     Nodes are the candidates D_S followed by the labelled items (only the
@@ -226,14 +225,10 @@ class FeatProp(Sampler):
 
     def _check_params(self) -> None:
         if isinstance(self.hops, bool) or not isinstance(self.hops, (int, np.integer)) or self.hops < 0:
-            raise ValueError(f"hops={self.hops!r} must be a non-negative integer (propagation steps; default 2)")
+            raise InputError(f"hops={self.hops!r} must be a non-negative integer (propagation steps; default 2)")
         check_positive_int(self.iterations, name="iterations")
         check_choice(self.normalization, NORMALIZATIONS, name="normalization")
         check_choice(self.kmedoids, KMEDOIDS, name="kmedoids")
-
-    def _check(self, features, labelled, budget, candidates) -> Problem:
-        self._check_params()
-        return super()._check(features, labelled, budget, candidates)
 
     def _select(self, problem: Problem) -> np.ndarray:
         n_cand = problem.candidates.size

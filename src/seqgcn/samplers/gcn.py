@@ -41,11 +41,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from seqgcn._device import resolve_device
-from seqgcn._validation import check_choice, check_positive_int, check_probability
+from seqgcn.checks import InputError, check_choice, check_positive_int, check_probability, resolve_device
 from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
 from seqgcn.samplers._threads import StepThreads
-from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.samplers.base import FeatureSampler, Problem
 from seqgcn.samplers.kcenter import k_center_greedy
 
 MARGIN_RULES = ("closest", "farthest")
@@ -198,7 +197,7 @@ def gcn_loss(logits: torch.Tensor, is_labelled: torch.Tensor, weight_unlabelled:
     return loss
 
 
-class _GCNSampler(Sampler):
+class _GCNSampler(FeatureSampler):
     """Shared by UncertainGCN and CoreGCN: builds the graph, trains the GCN, keeps diagnostics."""
 
     needs_labelled = True
@@ -241,13 +240,9 @@ class _GCNSampler(Sampler):
         check_choice(self.normalization, NORMALIZATIONS, name="normalization")
         check_choice(self.adjacency, KINDS, name="adjacency")
         if self.lr <= 0 or self.weight_decay < 0 or self.weight_unlabelled < 0:
-            raise ValueError(
+            raise InputError(
                 f"lr={self.lr} must be > 0, weight_decay={self.weight_decay} and weight_unlabelled={self.weight_unlabelled} >= 0"
             )
-
-    def _check(self, features, labelled, budget, candidates) -> Problem:
-        self._check_params()
-        return super()._check(features, labelled, budget, candidates)
 
     def fit_graph(self, problem: Problem):
         """Train the GCN on the graph of candidates + labelled; return (nodes, logits, first-layer output).

@@ -31,9 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgcn._validation import check_positive_int
-from seqgcn.samplers.base import Problem
-from seqgcn.samplers.model_based import ModelSampler, check_number, top_scores
+from seqgcn.checks import InputError, InputTypeError, check_positive_int
+from seqgcn.samplers.base import LearnerSampler, Problem, check_option_number, top_scores
 
 
 class LossPredictionModule(nn.Module):
@@ -63,7 +62,7 @@ def ranking_loss(predicted: torch.Tensor, item_losses: torch.Tensor, *, margin: 
     return torch.clamp(margin - sign * diff_p, min=0.0).mean()
 
 
-class LearningLoss(ModelSampler):
+class LearningLoss(LearnerSampler):
     """Pick the candidates with the highest predicted loss (Yoo & Kweon 2019); see the module docstring.
 
     Use: build it, train the learner with ``learner.fit(indices, targets,
@@ -86,7 +85,6 @@ class LearningLoss(ModelSampler):
     """
 
     name = "LearningLoss"
-    needs = "learner"
 
     def __init__(self, *, ranking_margin: float = 1.0, weight: float = 1.0, detach_fraction: float = 0.6, hidden: int = 128,
                  seed: int = 0, device: str = "cpu"):
@@ -99,9 +97,9 @@ class LearningLoss(ModelSampler):
 
     def _check_params(self) -> None:
         check_positive_int(self.hidden, name="hidden")
-        check_number(self.ranking_margin, name="ranking_margin", reference=1.0)
-        check_number(self.weight, name="weight", reference=1.0)
-        check_number(self.detach_fraction, name="detach_fraction", high=1.0, reference=0.6)
+        check_option_number(self.ranking_margin, name="ranking_margin", reference=1.0)
+        check_option_number(self.weight, name="weight", reference=1.0)
+        check_option_number(self.detach_fraction, name="detach_fraction", high=1.0, reference=0.6)
 
     # -- the Companion hook (seqgcn.learners.base.Companion) --------------------
     def build(self, stage_channels: tuple) -> nn.Module:
@@ -122,13 +120,13 @@ class LearningLoss(ModelSampler):
     # -- selection -------------------------------------------------------------
     def _n_items(self, learner) -> int:
         if not hasattr(learner, "stage_features"):
-            raise TypeError(f"LearningLoss selects from a learner with stage_features(); got {type(learner).__name__}")
+            raise InputTypeError(f"LearningLoss selects from a learner with stage_features(); got {type(learner).__name__}")
         return int(learner.dataset.n_train)
 
     def _select_from(self, learner, problem: Problem) -> np.ndarray:
         module = getattr(self, "module_", None)
         if module is None:
-            raise ValueError("LearningLoss has no trained module: train the learner with fit(..., companion=sampler) first")
+            raise InputError("LearningLoss has no trained module: train the learner with fit(..., companion=sampler) first")
         pooled = learner.stage_features(problem.candidates)  # [(n_candidates, c_k)]
         param = next(module.parameters())
         module.eval()

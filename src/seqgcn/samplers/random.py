@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqgcn.samplers.base import Problem, Sampler
+from seqgcn.samplers.base import FeatureSampler, Problem
 
 
-class Random(Sampler):
+class Random(FeatureSampler):
     """Pick `budget` candidates uniformly at random, without replacement.
 
     Parameters

@@ -52,10 +52,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from seqgcn._device import resolve_device
-from seqgcn._validation import check_positive_int
-from seqgcn.samplers.base import Problem
-from seqgcn.samplers.model_based import ModelSampler, check_number, top_scores
+from seqgcn.checks import InputError, InputTypeError, check_positive_int, resolve_device
+from seqgcn.samplers.base import ImageSampler, Problem, check_option_number, top_scores
 
 SMALL_SIDE = 16  # images up to this side get the scaled-down architecture
 PASSES = {"reference": 100, "small": 3}  # default passes over L ∪ D_S per cycle, by architecture
@@ -115,7 +113,7 @@ def vae_loss(x, recon, mu, logvar, beta: float) -> torch.Tensor:
     return F.mse_loss(recon, x) + beta * kl
 
 
-class VAAL(ModelSampler):
+class VAAL(ImageSampler):
     """Variational adversarial active learning; `select(images, labelled, budget, candidates=...)`.
 
     images : (n_items, c, s, s) uint8 or float, row i = global item i (only the
@@ -139,7 +137,6 @@ class VAAL(ModelSampler):
     """
 
     name = "VAAL"
-    needs = "images"
 
     def __init__(self, *, iterations: int | None = None, passes: int | None = None, batch_size: int = 128, beta: float = 1.0,
                  adversary_weight: float = 1.0, lr: float = 5e-4, seed: int = 0, device: str = "cpu", progress: bool = False):
@@ -159,15 +156,15 @@ class VAAL(ModelSampler):
         if self.passes is not None:
             check_positive_int(self.passes, name="passes")
         check_positive_int(self.batch_size, name="batch_size")
-        check_number(self.beta, name="beta", reference=1.0)
-        check_number(self.adversary_weight, name="adversary_weight", reference=1.0)
-        check_number(self.lr, name="lr", positive=True, reference=5e-4)
+        check_option_number(self.beta, name="beta", reference=1.0)
+        check_option_number(self.adversary_weight, name="adversary_weight", reference=1.0)
+        check_option_number(self.lr, name="lr", positive=True, reference=5e-4)
 
     def _n_items(self, images) -> int:
         self._check_params()
         shape = np.shape(images)
         if len(shape) != 4 or shape[2] != shape[3] or shape[0] == 0:
-            raise ValueError(f"VAAL reads square images of shape (n_items, channels, side, side); got shape {shape}")
+            raise InputError(f"VAAL reads square images of shape (n_items, channels, side, side); got shape {shape}")
         return int(shape[0])
 
     def n_iterations(self, n_labelled: int, n_candidates: int, side: int) -> int:

@@ -6,6 +6,8 @@ override any of them. Values the paper does not state are marked "ours".
 
 from __future__ import annotations
 
+from seqgcn.checks import InputError
+
 _CLASSIFICATION = {
     "methods": ("Random", "CoreSet", "UncertainGCN", "CoreGCN"),
     "trials": 5,
@@ -59,5 +61,5 @@ def available_presets() -> list[str]:
 def preset(name: str) -> dict:
     """The ExperimentConfig fields of preset `name`."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+        raise InputError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     return dict(PRESETS[name])

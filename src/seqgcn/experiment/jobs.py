@@ -16,7 +16,9 @@ purpose        keys                        used for
 "learner"      trial, cycle                learner init + shuffling (shared by the
                                            methods: cycle 0 is the same for all,
                                            later cycles differ only by the data)
-"candidates"   trial, method, cycle        the random candidate subset D_S
+"candidates"   trial, cycle                the random candidate subset D_S (shared by the
+                                           methods: common random numbers, so method
+                                           differences are less noisy)
 "sampler"      trial, method, cycle        the sampler's own randomness (GCN init…)
 "upper_bound"  trial                       the upper-bound learner (whole training set)
 =============  ==========================  =======================================
@@ -37,10 +39,8 @@ In upper-bound mode a trial is one job, method "UpperBound", of one cycle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import socket
 import zlib
 from dataclasses import dataclass
@@ -49,10 +49,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqgcn._io import write_atomic
-from seqgcn.config import ExperimentConfig, one_line
+from seqgcn.checks import InputError
+from seqgcn.data.combine import combine_pools
+from seqgcn.data.registry import load_dataset
+from seqgcn.experiment.config import ExperimentConfig, one_line
+from seqgcn.experiment.rundir import job_path as _job_file
+from seqgcn.experiment.rundir import save_view
+from seqgcn.io import write_atomic
+from seqgcn.learners import build_learner
+from seqgcn.loop import ActiveLearner, GroundTruthOracle, train_and_evaluate
+from seqgcn.pool import PoolState
+from seqgcn.samplers import build_sampler
 
-JOBS_DIR = "jobs"
 JOB_FORMAT = 2
 UPPER_BOUND = "UpperBound"  # the `method` of upper-bound jobs and records
 
@@ -90,17 +98,13 @@ def load_workspace(config: ExperimentConfig, *, dataset=None, learner_factory=No
     """Load `config.dataset` (joined with `config.pool_dataset` when set) unless `dataset` is given; build the learner."""
     if dataset is None:
         if config.pool_dataset is not None and (seed_among is not None or pool_among is not None):
-            raise ValueError("give either config.pool_dataset or seed_among/pool_among, not both")
-        from seqgcn.data.combine import combine_pools
-        from seqgcn.data.registry import load_dataset
-
+            raise InputError("give either config.pool_dataset or seed_among/pool_among, not both")
         dataset = load_dataset(config.dataset, data_dir=config.data_dir)  # unknown name -> ValueError listing the known ones
         if config.pool_dataset is not None:
             pool = load_dataset(config.pool_dataset, data_dir=config.pool_data_dir)
             combined = combine_pools(dataset, pool)  # mismatch -> ValueError
             dataset, seed_among, pool_among = combined.dataset, combined.seed_among, combined.pool_among
-    if learner_factory is None:
-        from seqgcn.learners import build_learner as learner_factory
+    learner_factory = build_learner if learner_factory is None else learner_factory
     learner = learner_factory(dataset, config.learner_config(dataset.task))  # checks the learner settings
     return Workspace(dataset, seed_among, pool_among, learner)
 
@@ -111,7 +115,7 @@ def check_pool(config: ExperimentConfig, ws: Workspace) -> None:
     seed_pool = n_train if seed_among is None else len(np.unique(seed_among))
     if config.seed_size > seed_pool:
         where = f"{config.dataset} pool" if config.pool_dataset is None else f"real {config.dataset} training set"
-        raise ValueError(f"seed_size={config.seed_size} exceeds the {seed_pool} items of the {where}; lower --seed-size")
+        raise InputError(f"seed_size={config.seed_size} exceeds the {seed_pool} items of the {where}; lower --seed-size")
     to_pick = config.budget * (config.cycles - 1)
     if seed_among is None and pool_among is None:
         needed, have = config.seed_size + to_pick, n_train
@@ -124,24 +128,19 @@ def check_pool(config: ExperimentConfig, ws: Workspace) -> None:
         what = f"budget × (cycles − 1) = {config.budget} × {config.cycles - 1} = {needed}"
     if needed > have:
         pool_name = config.pool_dataset or config.dataset
-        raise ValueError(f"{what} exceeds the {have} items of the {pool_name} pool; lower --budget or --cycles")
+        raise InputError(f"{what} exceeds the {have} items of the {pool_name} pool; lower --budget or --cycles")
 
 
 def seed_set(config: ExperimentConfig, ws: Workspace, trial: int) -> np.ndarray:
     """The seed set D_0 of `trial`: on a fresh pool the draw depends only on (seed, trial)."""
-    from seqgcn.pool import PoolState
-
     rng = np.random.default_rng(derive_seed(config.seed, "seed_set", trial))
     return PoolState(ws.dataset.n_train).draw_seed(config.seed_size, rng, among=ws.seed_among)
 
 
 # --------------------------------------------------------------------------- the checkpoint file
 def job_path(run_dir, job: Job) -> Path:
-    """``RUN_DIR/jobs/trial<t>-<slug>-<hash>.json``: the slug keeps [A-Za-z0-9_.-] of the method, the hash (8 hex
-    digits of its SHA-1) tells apart names that slug alike ("UncertainGCN(layers=3)" → ``trial0-UncertainGCN_layers_3_-1a2b3c4d.json``)."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", job.method)[:60]
-    tag = hashlib.sha1(job.method.encode()).hexdigest()[:8]
-    return Path(run_dir) / JOBS_DIR / f"trial{job.trial}-{slug}-{tag}.json"
+    """The checkpoint file of `job` (named by `seqgcn.experiment.rundir.job_path`)."""
+    return _job_file(run_dir, job.trial, job.method)
 
 
 def read_job(run_dir, job: Job, config: ExperimentConfig) -> dict | None:
@@ -156,10 +155,10 @@ def read_job(run_dir, job: Job, config: ExperimentConfig) -> dict | None:
     try:
         ckpt = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read job checkpoint {str(path)!r}: {one_line(exc)}") from None
+        raise InputError(f"cannot read job checkpoint {str(path)!r}: {one_line(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != JOB_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"job checkpoint {str(path)!r} has format {found!r}; this seqgcn reads format {JOB_FORMAT}")
+        raise InputError(f"job checkpoint {str(path)!r} has format {found!r}; this seqgcn reads format {JOB_FORMAT}")
     problem = check_job(ckpt, job, config)
     if problem:
         raise damaged(path, problem)
@@ -196,8 +195,8 @@ def check_job(ckpt: dict, job: Job, config: ExperimentConfig) -> str | None:
     return None
 
 
-def damaged(path: Path, problem: str) -> ValueError:
-    return ValueError(f"job checkpoint {str(path)!r} is damaged: {problem}; delete it to rerun that job")
+def damaged(path: Path, problem: str) -> InputError:
+    return InputError(f"job checkpoint {str(path)!r} is damaged: {problem}; delete it to rerun that job")
 
 
 def _is_int(value) -> bool:
@@ -255,13 +254,8 @@ def _active_learning_cycles(config: ExperimentConfig, job: Job, run_dir, ws: Wor
     """Yield (record, state to resume from; None after the last cycle) for each cycle left of `job`.
 
     With ``config.save_features`` each selecting cycle also saves what the sampler saw
-    (`seqgcn.plots.save_view`, under the run directory) before its record is yielded.
+    (`seqgcn.report.tsne.save_view`, under the run directory) before its record is yielded.
     """
-    from seqgcn.loop import ActiveLearner, GroundTruthOracle
-    from seqgcn.plots import save_view
-    from seqgcn.pool import PoolState
-    from seqgcn.samplers import get_sampler
-
     trial, method = job
     al = ActiveLearner(ws.learner, None, GroundTruthOracle(ws.dataset), PoolState(ws.dataset.n_train),
                        budget=config.budget, subset=config.subset, pool_among=ws.pool_among, keep_view=config.save_features)
@@ -273,13 +267,12 @@ def _active_learning_cycles(config: ExperimentConfig, job: Job, run_dir, ws: Wor
     else:
         rng = np.random.default_rng(derive_seed(config.seed, "seed_set", trial))
         al.label_seed(config.seed_size, rng, seed_among=ws.seed_among)
-    probe = get_sampler(method)
-    params = {k: v for k, v in config.sampler_params().items() if hasattr(probe, k)}  # the GCN options it has
     for cycle in range(ckpt["next_cycle"], config.cycles):
         seeds = {"learner_seed": derive_seed(config.seed, "learner", trial, cycle),
-                 "candidates_seed": derive_seed(config.seed, "candidates", trial, method, cycle),
+                 "candidates_seed": derive_seed(config.seed, "candidates", trial, cycle),
                  "sampler_seed": derive_seed(config.seed, "sampler", trial, method, cycle)}
-        al.sampler = get_sampler(method, seed=seeds["sampler_seed"], device=config.device, **params)
+        al.sampler = build_sampler(method, seed=seeds["sampler_seed"], device=config.device,
+                                   options=config.sampler_options(), among=config.methods)
         last = cycle == config.cycles - 1
         rec = al.step(cycle, learner_seed=seeds["learner_seed"], rng=np.random.default_rng(seeds["candidates_seed"]),
                       select=not last)
@@ -290,8 +283,6 @@ def _active_learning_cycles(config: ExperimentConfig, job: Job, run_dir, ws: Wor
 
 def _upper_bound_cycle(config: ExperimentConfig, job: Job, ws: Workspace):
     """(record, None): the learner trained on every training row (real + pool rows with a synthetic pool)."""
-    from seqgcn.loop import GroundTruthOracle, train_and_evaluate
-
     everything = np.arange(ws.dataset.n_train)  # (n_train,) global rows
     learner_seed = derive_seed(config.seed, "upper_bound", job.trial)
     trained = train_and_evaluate(ws.learner, everything, GroundTruthOracle(ws.dataset).label(everything), seed=learner_seed)

@@ -1,4 +1,4 @@
-"""Tables and learning curves from per-cycle records.
+"""Tables and AUBC from per-cycle records.
 
 A record is a dict with at least ``method``, ``trial``, ``cycle``, ``n_labelled``
 and ``metric`` (one row of results.csv).
@@ -113,32 +113,6 @@ def summary_table(records, *, metric_name: str = "metric", higher_is_better: boo
     title = f"{metric_name}, mean ± std over {'/'.join(map(str, trials))} trial(s); {direction_text(higher_is_better)}"
     rule = "-" * len(header_line)
     return "\n".join([title, header_line, rule, *lines[:-1], rule, lines[-1]])
-
-
-def plot_learning_curves(records, path, *, title: str = "", metric_name: str = "metric", scale: float = 1.0) -> None:
-    """Save a PNG: per method, the mean metric vs labelled items with a ±std band over trials."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # set here, not at import: a headless backend only when a plot is made
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    try:
-        for method, c in curves(records).items():
-            x = c["n_labelled"]
-            mean = c["metric"].mean(axis=0) * scale  # (n_cycles,)
-            std = _std(c["metric"]) * scale  # (n_cycles,)
-            (ln,) = ax.plot(x, mean, marker="o", markersize=3, label=f"{method} (n={len(c['trials'])})")
-            ax.fill_between(x, mean - std, mean + std, color=ln.get_color(), alpha=0.18, linewidth=0)
-        ax.set_xlabel("labelled items")
-        ax.set_ylabel(metric_name)
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
 
 
 def summarize_upper_bound(records) -> dict:

@@ -1,4 +1,4 @@
-"""The run's files, assembled from its job files, and `seqgcn report` over finished runs.
+"""The run's files, assembled from its job files; finished runs read back and combined (`seqgcn report`).
 
 Files of a finished run directory:
 
@@ -27,11 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgcn._io import write_atomic
-from seqgcn.config import CONFIG, ExperimentConfig, config_diff, fields_as_json, one_line
-from seqgcn.jobs import Job, derive_seed, json_default, read_job
+import torch
 
-RESULTS = "results.json"
+from seqgcn import __version__
+from seqgcn.checks import InputError
+from seqgcn.experiment.config import ExperimentConfig, config_diff, fields_as_json, one_line
+from seqgcn.experiment.jobs import Job, derive_seed, json_default, read_job
+from seqgcn.experiment.rundir import CONFIG, LEARNING_CURVE, RESULTS, RESULTS_CSV, SUMMARY
+from seqgcn.io import write_atomic
+from seqgcn.report.curves import plot_learning_curves
+from seqgcn.report.tables import direction_text, summarize, summarize_upper_bound, summary_table, upper_bound_table
 CSV_COLUMNS = ["method", "trial", "cycle", "n_labelled", "metric", "train_seconds", "eval_seconds", "features_seconds",
                "select_seconds", "learner_seed", "candidates_seed", "sampler_seed"]
 UPPER_BOUND_CSV_COLUMNS = ["method", "trial", "n_labelled", "metric", "train_seconds", "eval_seconds", "learner_seed"]
@@ -45,10 +50,6 @@ def write_json(path: Path, obj) -> None:
 
 def provenance(config: ExperimentConfig, dataset, learner, learner_config) -> dict:
     """config.json's content: what decides the results and what produced them."""
-    import torch
-
-    from seqgcn import __version__
-
     derivation = "derive_seed(base, purpose, *keys): SeedSequence(base, spawn_key=[crc32(purpose), keys...]); "
     if config.upper_bound:
         seeds = {"base": config.seed,
@@ -82,7 +83,7 @@ def assemble_records(run_dir, jobs: list[Job], config: ExperimentConfig) -> list
     for job in jobs:
         ckpt = read_job(run_dir, job, config)
         if ckpt is None or not ckpt["done"]:
-            raise ValueError(f"job trial {job.trial} {job.method!r} of {str(run_dir)!r} has not finished; "
+            raise InputError(f"job trial {job.trial} {job.method!r} of {str(run_dir)!r} has not finished; "
                              f"continue it with seqgcn run --resume {run_dir}")
         records.extend(ckpt["records"])
     return records
@@ -95,25 +96,18 @@ def display(metric_name: str) -> tuple[float, str]:
 
 def summarize_records(meta: dict, records: list) -> tuple[dict, str]:
     """(summary, text): the mean ± std table and AUBC lines (or the upper-bound table) of `records`."""
-    from seqgcn.report import direction_text, summarize, summarize_upper_bound, summary_table, upper_bound_table
-
     scale, label = display(meta["metric_name"])
     style = {"metric_name": label, "higher_is_better": meta["higher_is_better"], "scale": scale}
     if meta["mode"] == "upper_bound":
         return summarize_upper_bound(records), upper_bound_table(records, **style)
     summary = summarize(records)
-    aubc = "\n".join(f"AUBC {m}: {s['aubc_mean'] * scale:.3f} ± {s['aubc_std'] * scale:.3f} (trials: "
-                     + ", ".join(f"{a * scale:.3f}" for a in s["aubc_per_trial"]) + ")" for m, s in summary.items())
-    direction = direction_text(meta["higher_is_better"])
-    note = (f"(AUBC: mean height of the learning curve; {direction})\nAUBC = trapezoid area under the learning curve "
-            f"over labelled items, divided by the x-range; in the metric's unit, {direction}")
-    return summary, f"{summary_table(records, **style)}\n\n{aubc}\n{note}"
+    note = (f"AUBC: area under the learning curve over labelled items, divided by their range (the curve's mean "
+            f"height), mean ± std over trials; {direction_text(meta['higher_is_better'])}")
+    return summary, f"{summary_table(records, **style)}\n{note}"
 
 
 def plot(meta: dict, records: list, path: Path) -> None:
     """The learning curves of `records`, drawn in memory, then written like every other file (atomically)."""
-    from seqgcn.report import direction_text, plot_learning_curves
-
     scale, label = display(meta["metric_name"])
     png = io.BytesIO()
     plot_learning_curves(records, png, scale=scale, metric_name=f"{label}, {direction_text(meta['higher_is_better'])}",
@@ -139,14 +133,14 @@ def write_results(run_dir: Path, meta: dict, records: list, *, seed_sets: dict |
     """Write results.json, results.csv, summary.txt and the plot; return (summary, text, paths)."""
     upper_bound = meta["mode"] == "upper_bound"
     summary, text = summarize_records(meta, records)
-    names = (RESULTS, "results.csv", "summary.txt") + (() if upper_bound else ("learning_curve.png",))
+    names = (RESULTS, RESULTS_CSV, SUMMARY) + (() if upper_bound else (LEARNING_CURVE,))
     paths = {name: run_dir / name for name in names}
     write_json(paths[RESULTS], {**meta, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "records": records,
                                 "summary": summary, **({"seed_sets": seed_sets} if seed_sets is not None else {})})
-    write_atomic(paths["results.csv"], csv_text(records, upper_bound=upper_bound))
-    write_atomic(paths["summary.txt"], f"{text}\n")
+    write_atomic(paths[RESULTS_CSV], csv_text(records, upper_bound=upper_bound))
+    write_atomic(paths[SUMMARY], f"{text}\n")
     if not upper_bound:
-        plot(meta, records, paths["learning_curve.png"])
+        plot(meta, records, paths[LEARNING_CURVE])
     return summary, text, paths
 
 
@@ -157,15 +151,15 @@ def read_finished_run(run_dir) -> dict:
     if not path.is_file():
         hint = f"continue it with seqgcn run --resume {run_dir}" if (Path(run_dir) / CONFIG).is_file() else \
             "is it a seqgcn run directory?"
-        raise ValueError(f"run dir {str(run_dir)!r} holds no {RESULTS} (not finished); {hint}")
+        raise InputError(f"run dir {str(run_dir)!r} holds no {RESULTS} (not finished); {hint}")
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {str(path)!r}: {one_line(exc)}") from None
+        raise InputError(f"cannot read {str(path)!r}: {one_line(exc)}") from None
     needed = ("config", "records", "metric_name", "higher_is_better", "mode", "dataset")
     missing = [k for k in needed if not isinstance(meta, dict) or k not in meta]
     if missing:
-        raise ValueError(f"{str(path)!r} is not a seqgcn results file (missing: {', '.join(missing)})")
+        raise InputError(f"{str(path)!r} is not a seqgcn results file (missing: {', '.join(missing)})")
     return meta
 
 
@@ -178,29 +172,12 @@ def combine_runs(run_dirs: list) -> tuple[dict, list]:
     for run_dir, meta in zip(run_dirs, metas, strict=True):
         other = {k: v for k, v in meta["config"].items() if k not in PER_RUN_KEYS}
         if other != protocol:
-            raise ValueError(f"cannot combine {str(run_dirs[0])!r} and {str(run_dir)!r}: their protocols differ "
+            raise InputError(f"cannot combine {str(run_dirs[0])!r} and {str(run_dir)!r}: their protocols differ "
                              f"({config_diff(protocol, other, labels=('first run', 'this run'))})")
         for method in dict.fromkeys(r["method"] for r in meta["records"]):
             if method in owner:
-                raise ValueError(f"method {method!r} is in both {str(owner[method])!r} and {str(run_dir)!r}; "
+                raise InputError(f"method {method!r} is in both {str(owner[method])!r} and {str(run_dir)!r}; "
                                  "report each run on its own")
             owner[method] = run_dir
         records.extend(meta["records"])
     return first, records
-
-
-def report(run_dirs: list, plot_path=None) -> tuple[str, Path | None]:
-    """(text, plot path): the table and AUBC of the combined runs, and their learning curve redrawn.
-
-    `plot_path` defaults to the run's own learning_curve.png for one run, and to
-    combined_learning_curve.png next to the first run for several.
-    """
-    meta, records = combine_runs(run_dirs)
-    _, text = summarize_records(meta, records)
-    if meta["mode"] == "upper_bound":
-        return text, None
-    if plot_path is None:
-        first = Path(run_dirs[0])
-        plot_path = first / "learning_curve.png" if len(run_dirs) == 1 else first.parent / "combined_learning_curve.png"
-    plot(meta, records, Path(plot_path))
-    return text, Path(plot_path)

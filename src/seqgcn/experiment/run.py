@@ -1,22 +1,9 @@
 """Trials × methods × cycles (`seqgcn run`): config → jobs → runner → results.
 
-`run_experiment` checks the config, loads the data, prepares the run directory,
-runs every unfinished (trial, method) job on a backend and assembles the results
-files from the job files:
-
-- `seqgcn.config`: the settings (`ExperimentConfig`) and their checks;
-- `seqgcn.jobs`: one job, its seeds and its checkpoint file;
-- `seqgcn.runner`: the backends (`LocalRunner`, `RayRunner`);
-- `seqgcn.results`: the files of a finished run and `seqgcn report`;
-- `seqgcn.rundir`: the run directory, its lock and what counts as an earlier run.
-
-Run directory: ``.seqgcn.lock`` (locked by this process while the run works in
-the directory: one run per directory), ``config.json`` (written first),
-``jobs/`` (one checkpoint per job, rewritten atomically after every cycle),
-``features/`` (with ``save_features``), and at the end ``results.json``,
-``results.csv``, ``summary.txt`` and ``learning_curve.png`` (see `seqgcn.results`).
-A directory of seqgcn 0.1 (one ``checkpoint.json``) is converted to job files
-when resumed.
+`run_experiment` checks the config, loads the data, prepares the run directory
+(`seqgcn.experiment.rundir`), runs every unfinished (trial, method) job on a
+backend (`seqgcn.experiment.runners`) and assembles the results files from the
+job files (`seqgcn.experiment.results`).
 """
 
 from __future__ import annotations
@@ -25,14 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqgcn.config import CONFIG, ExperimentConfig, check_config, check_resume_config
-from seqgcn.jobs import UPPER_BOUND, check_pool, derive_seed, jobs_of, load_workspace, read_job, seed_set
-from seqgcn.runner import LocalRunner, RayRunner
-from seqgcn.results import assemble_records, provenance, write_json, write_results
-from seqgcn.rundir import FreshStart, claim_run_dir, migrate_old_checkpoint, new_run_dir
-
-__all__ = ["ExperimentConfig", "ExperimentResult", "LocalRunner", "RayRunner", "UPPER_BOUND", "derive_seed",
-           "run_experiment"]
+from seqgcn.checks import InputError
+from seqgcn.experiment.config import ExperimentConfig, check_config
+from seqgcn.experiment.jobs import check_pool, jobs_of, load_workspace, read_job, seed_set
+from seqgcn.experiment.results import assemble_records, provenance, write_json, write_results
+from seqgcn.experiment.rundir import CONFIG, FreshStart, check_resume_config, claim_run_dir, new_run_dir
+from seqgcn.experiment.runners import LocalRunner
 
 
 @dataclass
@@ -55,7 +40,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     """Run every (trial, method) job for `config.cycles` cycles; write the results files.
 
     With ``config.upper_bound``: one job per trial trains the learner on the whole
-    training set instead (`seqgcn.jobs`).
+    training set instead (`seqgcn.experiment.jobs`).
 
     Parameters
     ----------
@@ -84,16 +69,16 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     ------
     ValueError
         On a bad config or input (before anything is written), on a damaged job
-        file, and when another run holds the run directory's lock (`seqgcn.rundir`).
+        file, and when another run holds the run directory's lock (`seqgcn.experiment.rundir`).
     """
     runner = LocalRunner() if runner is None else runner
     check_config(config)
     if runner.name != "local" and (dataset is not None or learner_factory is not None):
-        raise ValueError("dataset= and learner_factory= work with the local runner only: "
+        raise InputError("dataset= and learner_factory= work with the local runner only: "
                          "Ray workers load the dataset the config names")
     if resume:
         if out_dir is None:
-            raise ValueError("resume needs the run directory to continue")
+            raise InputError("resume needs the run directory to continue")
         check_resume_config(out_dir, config)
     ws = load_workspace(config, dataset=dataset, learner_factory=learner_factory, seed_among=seed_among,
                         pool_among=pool_among)
@@ -113,9 +98,7 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
 def _run_jobs(config: ExperimentConfig, run_dir: Path, ws, runner, *, resume: bool, progress: bool) -> ExperimentResult:
     """In the claimed run directory: config.json, every unfinished job on `runner`, then the results files."""
     meta = provenance(config, ws.dataset, ws.learner, config.learner_config(ws.dataset.task))
-    if resume:  # a resumed run keeps its config.json (check_resume_config required it)
-        migrate_old_checkpoint(run_dir, config)
-    else:
+    if not resume:  # a resumed run keeps its config.json (check_resume_config required it)
         write_json(run_dir / CONFIG, meta)
 
     jobs = jobs_of(config)

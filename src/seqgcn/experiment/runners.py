@@ -1,6 +1,6 @@
 """Backends that run a list of jobs: `LocalRunner` (in this process, in order) and `RayRunner` (Ray tasks).
 
-Both run the same `seqgcn.jobs.run_job` and leave the same job files, so the
+Both run the same `seqgcn.experiment.jobs.run_job` and leave the same job files, so the
 results do not depend on the backend (given a deterministic learner); only the
 timing columns differ. A runner returns one `JobOutcome` per job, in job order.
 
@@ -22,8 +22,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from seqgcn.config import ExperimentConfig
-from seqgcn.jobs import Job, Workspace, job_path, load_workspace, run_job
+from seqgcn.checks import InputError
+from seqgcn.experiment.config import ExperimentConfig
+from seqgcn.experiment.jobs import Job, Workspace, job_path, load_workspace, run_job
 
 
 @dataclass
@@ -77,9 +78,9 @@ class RayRunner:
 
     def __post_init__(self):
         if not (isinstance(self.cpus_per_job, (int, float)) and self.cpus_per_job > 0):
-            raise ValueError(f"cpus_per_job={self.cpus_per_job!r} must be a positive number")
+            raise InputError(f"cpus_per_job={self.cpus_per_job!r} must be a positive number")
         if self.gpus_per_job is not None and not (isinstance(self.gpus_per_job, (int, float)) and self.gpus_per_job >= 0):
-            raise ValueError(f"gpus_per_job={self.gpus_per_job!r} must be a number >= 0 (fractions share a GPU)")
+            raise InputError(f"gpus_per_job={self.gpus_per_job!r} must be a number >= 0 (fractions share a GPU)")
 
     def run(self, config: ExperimentConfig, jobs: list[Job], run_dir, ws: Workspace, *, progress: bool,
             cycles_done: int = 0) -> list[JobOutcome]:
@@ -116,7 +117,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ValueError("--backend ray needs Ray, which is not installed: pip install 'seqgcn[ray]'") from None
+        raise InputError("--backend ray needs Ray, which is not installed: pip install 'seqgcn[ray]'") from None
     return ray
 
 

@@ -1,0 +1,107 @@
+"""`seqgcn query`: pick the next images of a folder for a person to label; write the batch, a contact sheet, the history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from seqgcn.checks import InputError
+from seqgcn.cli.options import (SAMPLER_OPTION_FLAGS, add_project_arguments, add_query_learner_arguments,
+                                add_sampler_arguments, sampler_options)
+from seqgcn.experiment.config import ExperimentConfig
+from seqgcn.io import write_atomic
+from seqgcn.labelling.exports import batch_csv, contact_sheet, label_config, label_studio_tasks, tasks_json, write_png
+from seqgcn.labelling.history import history_path, pending_warning, read_history
+from seqgcn.labelling.labels import read_labels
+from seqgcn.labelling.query import run_query
+from seqgcn.samplers import FeatureSampler, available_samplers, build_sampler, check_method_options, sampler_class
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("query", help="pick the next images of your folder to label",
+                       description="Train the learner on the labelled images, pick the next batch with the sampler, and write "
+                       "it for a person to label: a batch CSV, a contact sheet PNG and, with --format label-studio, "
+                       "Label Studio tasks and labelling config.")
+    add_project_arguments(p, image_size=True)
+    p.add_argument("--budget", required=True, type=int, metavar="B", help="images to pick")
+    feature_samplers = [m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler)]
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers)}, options "
+                   "allowed (default CoreGCN)")
+    p.add_argument("--test-labels", metavar="test.csv", help="held-out labelled images ('path,label'): never picked or trained "
+                   "on, used only to report the learner's accuracy")
+    p.add_argument("--out", default="batch.csv", metavar="batch.csv", help="the batch CSV to write (default batch.csv); the "
+                   "contact sheet goes next to it as <name>.png")
+    p.add_argument("--format", choices=["csv", "label-studio"], default="csv", help="label-studio: also write "
+                   "<name>.tasks.json and <name>.config.xml for Label Studio")
+    p.add_argument("--classes", metavar="A,B,...", help="class names to offer in the Label Studio config besides those labelled so far")
+    p.add_argument("--image-url", default="embed", metavar="PREFIX", help="how Label Studio tasks show the images: 'embed' "
+                   "(default: PNG data URIs, no file server needed) or a URL prefix such as http://localhost:8000/")
+    p.add_argument("--skip-unreadable", action="store_true", help="leave out (and list) images that cannot be decoded "
+                   "instead of stopping")
+    add_query_learner_arguments(p)
+    add_sampler_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    kind = sampler_class(args.method)  # unknown name -> one line, before any work
+    if not issubclass(kind, FeatureSampler):
+        raise InputError(f"{kind.name} reads {kind.reads}, not features, so 'seqgcn query' cannot run it; choose a "
+                         f"feature sampler ({', '.join(m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler))})")
+    options = sampler_options(args)
+    check_method_options([args.method], options, labels=SAMPLER_OPTION_FLAGS)
+    build_sampler(args.method, options=options)  # bad option values -> one line, before any work
+    out = Path(args.out)
+    sheet_path = out.with_suffix(".png")
+    history_file = history_path(args.labels)
+    history = read_history(history_file)
+    warning = pending_warning(history, args.images, args.labels)
+    if warning:
+        print(f"seqgcn: warning: {warning}", file=sys.stderr)
+    # The learner options go through the same schema and checks as `seqgcn run` (type, range, 'all' for --subset).
+    given = {k: getattr(args, k) for k in ("arch", "epochs", "batch_size", "device", "seed", "subset", "optimizer", "lr")}
+    config = ExperimentConfig.from_dict({k: v for k, v in given.items() if v is not None}, source="command line")
+    learner_config = config.learner_config("classification")
+    progress = sys.stderr.isatty()
+    result = run_query(args.images, args.labels, budget=args.budget, method=args.method, test_labels=args.test_labels,
+                       image_size=args.image_size, subset=config.subset, seed=config.seed,
+                       learner_config=dataclasses.replace(learner_config, progress=progress), device=config.device,
+                       sampler_params=options, threads=config.threads,
+                       skip_unreadable=args.skip_unreadable, progress=progress)
+    for path in result.skipped:
+        print(f"seqgcn: warning: skipped unreadable image {path!r}", file=sys.stderr)
+
+    labelled_classes = set(read_labels(args.labels).values())
+    files = {out: batch_csv(result.picked)}
+    if args.format == "label-studio":
+        extra = {c.strip() for c in (args.classes or "").split(",") if c.strip()}
+        files[out.with_suffix(".config.xml")] = label_config(sorted(labelled_classes | extra))
+        files[out.with_suffix(".tasks.json")] = tasks_json(label_studio_tasks(args.images, result.picked, image_url=args.image_url))
+    sheet = contact_sheet(args.images, result.picked)
+    record = {"round": len(history) + 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "batch": str(out),
+              "method": result.method, "first_round": result.first_round, "n_labelled": result.n_labelled,
+              "n_classes": len(labelled_classes), "accuracy": result.accuracy,
+              "seed": config.seed, "budget": args.budget, "seconds": result.seconds, "picked": result.picked}
+    if not Path(args.labels).exists():
+        write_atomic(Path(args.labels), "path,label\n")
+    for path, text in files.items():
+        write_atomic(path, text)
+    write_png(sheet, sheet_path)
+    write_atomic(history_file, json.dumps(history + [record], indent=1) + "\n")
+
+    how = "first round: " + result.method if result.first_round else f"method {result.method}"
+    print(f"round {record['round']}: {result.n_labelled} labelled, {result.n_unlabelled} unlabelled"
+          f"{f', {result.n_test} held out' if result.n_test else ''}; {how}")
+    if result.accuracy is not None:
+        print(f"held-out accuracy: {result.accuracy:.4f} ({result.n_test} images, learner trained on {result.n_labelled})")
+    s = result.seconds
+    print(f"seconds: load {s['load']:.1f}, train {s['train']:.1f}, features {s['features']:.1f}, select {s['select']:.1f}")
+    print(f"picked {len(result.picked)} images: {out} (fill in the label column), contact sheet {sheet_path}")
+    for path in files:
+        if path != out:
+            print(f"  {path}")
+    print(f"then: seqgcn import-labels {out} --images {args.images} --labels {args.labels}")
+    return 0
