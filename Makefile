@@ -1,10 +1,12 @@
 # Two entry points: `make run` (the default experiment on the embedded digits) and `make test`.
 # Each creates .venv if it is missing. torch is pinned first so that pip never pulls CUDA wheels.
-# The ray extra is installed too, so that the tests of `--backend ray` run.
+# `make run` installs only what the default experiment runs; `make test` adds the test tools and the
+# ray, labelstudio and kmedoids extras, so that the tests of `--backend ray`, Label Studio and FasterPAM run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.seqgcn-installed
+RUN_STAMP := $(VENV)/.seqgcn-run
+TEST_STAMP := $(VENV)/.seqgcn-test
 # The Label Studio server (for the live push/pull test) pins many packages, so it gets its own venv;
 # its database is migrated once into a template that the test copies (the server then starts in seconds).
 LS_VERSION := 1.23.2
@@ -13,12 +15,16 @@ LS_STAMP := $(LS_VENV)/.seqgcn-label-studio-$(LS_VERSION)
 
 .PHONY: run test bench clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,ray,labelstudio,kmedoids]'
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 $(LS_STAMP):
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
@@ -27,13 +33,13 @@ $(LS_STAMP):
 	LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false $(LS_VENV)/bin/label-studio version --data-dir $(LS_VENV)/seqgcn-template > /dev/null
 	touch $(LS_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/seqgcn run
 
-test: $(STAMP) $(LS_STAMP)
+test: $(TEST_STAMP) $(LS_STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(BIN)/python benchmarks/sampler_speed.py
 
 clean:

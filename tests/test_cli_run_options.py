@@ -53,7 +53,7 @@ def parse_run(argv):
 def test_the_table_covers_every_option_of_seqgcn_run():
     run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
     options = {a.option_strings[0] for a in run_parser._actions if a.option_strings and a.dest != "help"}
-    assert options == set(OPTIONS) | set(RUNNER_OPTIONS) | {"--out", "--resume", "--config", "--backend"}
+    assert options == set(OPTIONS) | set(RUNNER_OPTIONS) | {"--out", "--resume", "--config", "--backend", "--workers"}
 
 
 @pytest.mark.parametrize("option", sorted(RUNNER_OPTIONS))

@@ -16,6 +16,9 @@ from seqgcn.experiment.config import load_config_file
 from seqgcn.experiment import ExperimentConfig, derive_seed, run_experiment
 from seqgcn.experiment.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
+from seqgcn.experiment.runners import LocalRunner
+
+IN_PROCESS = LocalRunner(workers=1)  # crash injection counts calls and raises in this process
 
 TINY = ExperimentConfig(dataset="tiny", methods=("Random", "CoreSet"), trials=2, cycles=3, seed_size=10, budget=5,
                         subset=30, epochs=1, seed=3)
@@ -111,7 +114,7 @@ def test_resume_after_interruption_reruns_only_the_unfinished_jobs(tmp_path):
     full = run(out=tmp_path / "full")
     crashing, _ = crashing_learner(5)  # in trial 0, method CoreSet, cycle 1
     with pytest.raises(Interrupt):
-        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing)
+        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing, runner=IN_PROCESS)
     random0 = json.loads(job_path(tmp_path / "cut", Job(0, "Random")).read_text())
     coreset0 = json.loads(job_path(tmp_path / "cut", Job(0, "CoreSet")).read_text())
     assert random0["done"] and len(random0["records"]) == 3
@@ -119,7 +122,7 @@ def test_resume_after_interruption_reruns_only_the_unfinished_jobs(tmp_path):
     assert not job_path(tmp_path / "cut", Job(1, "Random")).exists()
     counting, calls = crashing_learner(0)
     resumed = run_experiment(TINY, tmp_path / "cut", resume=True, progress=False, dataset=tiny_dataset(),
-                             learner_factory=counting)
+                             learner_factory=counting, runner=IN_PROCESS)
     assert calls["n"] == 12 - 4  # the 3 cycles of the finished job and the first of CoreSet are not run again
     assert metric_and_selection(resumed.records) == metric_and_selection(full.records)
 
@@ -138,7 +141,7 @@ def test_resume_after_interruption_reruns_only_the_unfinished_jobs(tmp_path):
 def test_a_damaged_job_checkpoint_is_a_one_line_error(tmp_path, text, message):
     crashing, _ = crashing_learner(5)
     with pytest.raises(Interrupt):
-        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing)
+        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=crashing, runner=IN_PROCESS)
     job_path(tmp_path / "cut", Job(0, "CoreSet")).write_text(text)
     with pytest.raises(ValueError, match=message) as info:
         run(out=tmp_path / "cut", resume=True)
@@ -268,7 +271,7 @@ def test_results_hold_the_seed_set_each_trial_started_from(tmp_path):
         learners.append(FakeLearner(dataset, config))
         return learners[-1]
 
-    run_experiment(TINY, tmp_path / "r", progress=False, dataset=tiny_dataset(), learner_factory=factory)
+    run_experiment(TINY, tmp_path / "r", progress=False, dataset=tiny_dataset(), learner_factory=factory, runner=IN_PROCESS)
     seed_sets = json.loads((tmp_path / "r" / "results.json").read_text())["seed_sets"]
     first_fits = learners[0].fit_calls[:: TINY.cycles]  # cycle 0 of each (trial, method), trial-major
     assert [list(idx) for idx, _ in first_fits] == [seed_sets[str(t)] for t in range(TINY.trials) for _ in TINY.methods]

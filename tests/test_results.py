@@ -10,6 +10,9 @@ from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, run_experiment
 from seqgcn.cli.report import report
 from test_loop import FakeLearner, tiny_dataset
+from seqgcn.experiment.runners import LocalRunner
+
+IN_PROCESS = LocalRunner(workers=1)  # crash injection counts calls and raises in this process
 
 TINY = ExperimentConfig(dataset="tiny", methods=("Random", "CoreSet"), trials=2, cycles=3, seed_size=10, budget=5,
                         subset=30, epochs=1, seed=3)
@@ -64,7 +67,7 @@ def test_report_of_an_unfinished_or_foreign_dir_is_a_one_line_error(tmp_path, ca
             return super().evaluate()
 
     with pytest.raises(Interrupt):
-        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing)
+        run_experiment(TINY, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing, runner=IN_PROCESS)
     assert main(["report", str(tmp_path / "cut")]) == 2
     err = capsys.readouterr().err
     assert err == (f"seqgcn: error: run dir '{tmp_path / 'cut'}' holds no results.json (not finished); "

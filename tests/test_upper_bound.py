@@ -13,6 +13,9 @@ from seqgcn.cli import main
 from seqgcn.experiment import ExperimentConfig, derive_seed, run_experiment
 from seqgcn.experiment.jobs import Job, job_path
 from test_loop import FakeLearner, tiny_dataset
+from seqgcn.experiment.runners import LocalRunner
+
+IN_PROCESS = LocalRunner(workers=1)  # crash injection counts calls and raises in this process
 
 
 def read_csv(path):
@@ -84,11 +87,11 @@ def test_upper_bound_resumes_after_the_last_finished_trial(tmp_path):
             return super().evaluate()
 
     with pytest.raises(Interrupt):
-        run_experiment(config, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing)
+        run_experiment(config, tmp_path / "cut", progress=False, dataset=tiny_dataset(), learner_factory=Crashing, runner=IN_PROCESS)
     assert json.loads(job_path(tmp_path / "cut", Job(0, "UpperBound")).read_text())["done"]
     assert not job_path(tmp_path / "cut", Job(1, "UpperBound")).exists()
     resumed = run_experiment(config, tmp_path / "cut", resume=True, progress=False, dataset=tiny_dataset(),
-                             learner_factory=FakeLearner)
+                             learner_factory=FakeLearner, runner=IN_PROCESS)
     assert [(r["trial"], r["metric"], r["learner_seed"]) for r in resumed.records] == \
            [(r["trial"], r["metric"], r["learner_seed"]) for r in full.records]
     other = dataclasses.replace(config, upper_bound=False)

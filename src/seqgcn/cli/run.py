@@ -65,10 +65,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                       "(momentum, weight_decay, milestones, ...) and `preset`")
 
     backend = parser.add_argument_group("backend (how the (trial, method) jobs run; the results do not depend on it)")
-    backend.add_argument("--backend", choices=["local", "ray"], default="local", help="local: one job after another in "
-                         "this process (default); ray: each job a Ray task (pip install 'seqgcn[ray]')")
-    backend.add_argument("--cpus-per-job", type=float, metavar="X", help="ray: CPUs per job; torch uses as many "
-                         "threads (default 1)")
+    backend.add_argument("--backend", choices=["local", "ray"], default="local", help="local: worker processes on this "
+                         "machine (default); ray: each job a Ray task (pip install 'seqgcn[ray]')")
+    backend.add_argument("--workers", type=int, metavar="N", help="local: jobs run at once, one process each (default: "
+                         "CPU cores // --threads; 1 runs them in this process)")
+    backend.add_argument("--cpus-per-job", type=float, metavar="X", help="ray: CPUs reserved per job (default: --threads; "
+                         "torch uses --threads threads whatever is reserved)")
     backend.add_argument("--gpus-per-job", type=float, metavar="X", help="ray: GPUs per job, fractions share a GPU "
                          "(default 1 with --device cuda, else 0)")
     backend.add_argument("--ray-address", metavar="ADDR", help="ray: join this cluster (HOST:PORT or 'auto'); default: "
@@ -99,7 +101,9 @@ def runner_from_args(args):
     if args.backend == "local":
         if given:
             raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --backend ray")
-        return LocalRunner()
+        return LocalRunner(workers=args.workers)
+    if args.workers is not None:
+        raise InputError("--workers applies only to --backend local (with ray, --cpus-per-job and the cluster decide)")
     import_ray()  # not installed -> one line naming the extra
     return RayRunner(**dict(given.values()))
 

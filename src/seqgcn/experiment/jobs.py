@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from seqgcn.checks import InputError
 from seqgcn.data.combine import combine_pools
@@ -228,8 +229,19 @@ def run_job(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, *, on_cy
     """Run the cycles of `job` that its checkpoint has not recorded; return all of its records.
 
     `on_cycle(job)` is called after each checkpointed cycle (progress). A job
-    found done returns its stored records without any work.
+    found done returns its stored records without any work. torch uses
+    ``config.threads`` CPU threads meanwhile, whatever process or backend runs the
+    job: float sums depend on the thread count, so it is part of the config.
     """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run_job(config, job, run_dir, ws, on_cycle=on_cycle)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_job(config: ExperimentConfig, job: Job, run_dir, ws: Workspace, *, on_cycle=None) -> list[dict]:
     ckpt = read_job(run_dir, job, config) or {"done": False, "next_cycle": 0, "records": [], "state": None,
                                                       "attempts": []}
     if ckpt["done"]:

@@ -1,11 +1,20 @@
-"""Backends that run a list of jobs: `LocalRunner` (in this process, in order) and `RayRunner` (Ray tasks).
+"""Backends that run a list of jobs: `LocalRunner` (worker processes on this machine) and `RayRunner` (Ray tasks).
 
-Both run the same `seqgcn.experiment.jobs.run_job` and leave the same job files, so the
-results do not depend on the backend (given a deterministic learner); only the
-timing columns differ. A runner returns one `JobOutcome` per job, in job order.
+Both run the same `seqgcn.experiment.jobs.run_job`, which gives torch
+``config.threads`` threads, and leave the same job files: the results do not
+depend on the backend, the number of workers, the machine's load or an
+interruption; only the timing columns differ. A runner returns one `JobOutcome`
+per job, in job order.
+
+Local: ``workers`` processes (default: as many as the CPU cores hold jobs of
+``config.threads`` threads, at most one per job), each running one job at a
+time. One worker (and any run on a GPU: use Ray for several GPUs) runs the
+jobs in this process. Worker processes are forked
+from this one, so they share the loaded dataset and start at once; they end
+with it, even when it is killed (SIGKILL included, on Linux).
 
 Ray (``pip install 'seqgcn[ray]'``): each job is a task with ``cpus_per_job``
-CPUs (torch uses as many threads) and ``gpus_per_job`` GPUs (fractions share a
+CPUs (default ``config.threads``) and ``gpus_per_job`` GPUs (fractions share a
 GPU). A worker process loads the dataset once and keeps it for the next jobs
 of the same config (`_worker_workspace`); the tasks carry only the config. The
 data directories and the run directory must be readable, resp. writable, under
@@ -16,11 +25,18 @@ and write their job checkpoints there. A task whose worker dies is retried
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
+import multiprocessing
 import os
+import signal
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+
+from tqdm.auto import tqdm
 
 from seqgcn.checks import InputError
 from seqgcn.experiment.config import ExperimentConfig
@@ -44,13 +60,50 @@ class JobFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class LocalRunner:
-    """Every job in this process, one after another, in job order (no extra dependency)."""
+    """The jobs on this machine: `workers` processes, one job each at a time (1: in this process, in job order)."""
+
+    workers: int | None = None  # None: os.cpu_count() // config.threads, at least 1, at most one per job
 
     name = "local"
+
+    def __post_init__(self):
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise InputError(f"workers={self.workers!r} must be a positive integer (or left out: one per free core)")
+
+    def workers_for(self, config: ExperimentConfig, n_jobs: int) -> int:
+        """How many processes run `n_jobs` jobs of `config`."""
+        wanted = self.workers if self.workers is not None else max(1, (os.cpu_count() or 1) // config.threads)
+        return max(1, min(wanted, n_jobs))
 
     def run(self, config: ExperimentConfig, jobs: list[Job], run_dir, ws: Workspace, *, progress: bool,
             cycles_done: int = 0) -> list[JobOutcome]:
         """Run `jobs` (the unfinished ones); `cycles_done` counts the finished jobs' cycles for the progress bar."""
+        workers = self.workers_for(config, len(jobs))
+        on_gpu = str(getattr(ws.learner, "device", "cpu")).startswith("cuda")  # CUDA does not survive a fork
+        if workers == 1 or on_gpu or "fork" not in multiprocessing.get_all_start_methods():
+            return self._in_process(config, jobs, run_dir, ws, progress=progress, cycles_done=cycles_done)
+        context = multiprocessing.get_context("fork")  # the workers share the loaded dataset and learner
+        outcomes = {}
+        with _progress_bar(config, jobs, run_dir, cycles_done, enabled=progress) as bar, \
+                ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(ws,)) as pool:
+            counter = _CycleCounter(run_dir, jobs)
+            pending = {pool.submit(_worker_job, config, job, str(run_dir)): job for job in jobs}
+            try:
+                while pending:
+                    finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        job = pending.pop(future)
+                        records, job_seconds, started = _worker_result(future, job)
+                        outcomes[job] = JobOutcome(job, records, job_seconds, started, time.time())
+                    bar.update(cycles_done + counter.count() - bar.n)
+            finally:
+                for future in pending:  # an error or Ctrl-C: the job files keep what finished
+                    future.cancel()
+        return [outcomes[job] for job in jobs]
+
+    def _in_process(self, config: ExperimentConfig, jobs: list[Job], run_dir, ws: Workspace, *, progress: bool,
+                    cycles_done: int) -> list[JobOutcome]:
         outcomes = []
         with _progress_bar(config, jobs, run_dir, cycles_done, enabled=progress) as bar:
             for job in jobs:
@@ -59,6 +112,42 @@ class LocalRunner:
                 records = run_job(config, job, run_dir, ws, on_cycle=lambda _: bar.update(1))
                 outcomes.append(JobOutcome(job, records, time.perf_counter() - t0, started, time.time()))
         return outcomes
+
+
+def _init_worker(ws: Workspace) -> None:
+    """In a local worker process: die with the parent (Linux), keep the workspace for the jobs."""
+    _die_with_parent()
+    _WORKER["ws"] = ws
+
+
+_WORKER: dict = {}  # in a local worker process only: the workspace it was forked with
+
+
+def _worker_job(config: ExperimentConfig, job: Job, run_dir: str):
+    """(records, job seconds, start time) of one job, in a local worker process."""
+    started, t0 = time.time(), time.perf_counter()
+    records = run_job(config, job, run_dir, _WORKER["ws"])
+    return records, time.perf_counter() - t0, started
+
+
+def _worker_result(future, job: Job):
+    """The job's result; a worker that died is a JobFailed (its finished cycles are checkpointed)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise JobFailed(f"job trial {job.trial} {job.method!r}: its worker process died; the finished cycles are "
+                        "checkpointed, continue with --resume RUN_DIR") from None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent ends (prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -70,14 +159,14 @@ class RayRunner:
     """
 
     address: str | None = None        # "HOST:PORT" or "auto" of an existing cluster (None: start a local instance)
-    cpus_per_job: float = 1.0         # CPUs reserved per task; torch gets max(1, int(cpus_per_job)) threads
+    cpus_per_job: float | None = None  # CPUs reserved per task (None: config.threads, the threads torch uses)
     gpus_per_job: float | None = None  # GPUs per task, fractions allowed (None: 1 with device "cuda", else 0)
     max_retries: int = 3              # task restarts after its worker dies
 
     name = "ray"
 
     def __post_init__(self):
-        if not (isinstance(self.cpus_per_job, (int, float)) and self.cpus_per_job > 0):
+        if self.cpus_per_job is not None and not (isinstance(self.cpus_per_job, (int, float)) and self.cpus_per_job > 0):
             raise InputError(f"cpus_per_job={self.cpus_per_job!r} must be a positive number")
         if self.gpus_per_job is not None and not (isinstance(self.gpus_per_job, (int, float)) and self.gpus_per_job >= 0):
             raise InputError(f"gpus_per_job={self.gpus_per_job!r} must be a number >= 0 (fractions share a GPU)")
@@ -87,11 +176,11 @@ class RayRunner:
         """Run `jobs` as tasks; `ws` is not shipped (each worker loads its own, see `_worker_workspace`)."""
         ray = import_ray()
         gpus = self.gpus_per_job if self.gpus_per_job is not None else (1 if config.device == "cuda" else 0)
-        threads = max(1, int(self.cpus_per_job))
+        cpus = self.cpus_per_job if self.cpus_per_job is not None else config.threads
         started_here = _connect(ray, self.address)
         try:
-            task = ray.remote(_ray_job).options(num_cpus=self.cpus_per_job, num_gpus=gpus, max_retries=self.max_retries)
-            pending = {task.remote(config, job, str(run_dir), threads): job for job in jobs}
+            task = ray.remote(_ray_job).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.max_retries)
+            pending = {task.remote(config, job, str(run_dir)): job for job in jobs}
             done_by_job = {}
             with _progress_bar(config, jobs, run_dir, cycles_done, enabled=progress) as bar:
                 counter = _CycleCounter(run_dir, jobs)
@@ -147,12 +236,12 @@ def _result(ray, ref, job: Job):
                         "the finished cycles are checkpointed, continue with --resume RUN_DIR") from None
 
 
-def _ray_job(config: ExperimentConfig, job: Job, run_dir: str, threads: int):
-    """The Ray task: (records, job seconds, start time) of one job, on this worker's cached dataset."""
-    import torch
+def _ray_job(config: ExperimentConfig, job: Job, run_dir: str):
+    """The Ray task: (records, job seconds, start time) of one job, on this worker's cached dataset.
 
+    `run_job` gives torch ``config.threads`` threads, as in the local runner, whatever CPUs Ray reserved.
+    """
     started = time.time()
-    torch.set_num_threads(threads)
     ws = _worker_workspace(config)
     t0 = time.perf_counter()
     records = run_job(config, job, run_dir, ws)
@@ -192,8 +281,6 @@ class _CycleCounter:
 
 def _progress_bar(config: ExperimentConfig, jobs: list[Job], run_dir, cycles_done: int, *, enabled: bool):
     """One tqdm bar over every cycle of the run, starting at the cycles already checkpointed (TTY only)."""
-    from tqdm.auto import tqdm
-
     per_job = 1 if config.upper_bound else config.cycles
     initial = cycles_done + _CycleCounter(run_dir, jobs).count()
     # disable=None: tqdm shows the bar on a TTY only; a log file gets no carriage returns
