@@ -31,3 +31,14 @@ def test_seed_rows_come_first_and_pool_rows_follow():
 def test_mismatched_datasets_are_refused(other, match):
     with pytest.raises(ValueError, match=f"do not match: {match}"):
         combine_pools(_dataset("real", 4, 0), other)
+
+
+def test_a_grey_pool_beside_a_colour_seed_set_is_repeated_to_three_channels():
+    real = _dataset("real", 5, 10)
+    colour = Dataset(name="real", x_train=np.repeat(real.x_train, 3, axis=1), y_train=real.y_train,
+                     x_test=np.repeat(real.x_test, 3, axis=1), y_test=real.y_test, n_classes=3,
+                     mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
+    combined = combine_pools(colour, _dataset("synth", 4, 200))
+    assert combined.dataset.x_train.shape == (5 + 4 + 2, 3, 4, 4)
+    assert np.all(combined.dataset.x_train[combined.pool_among] == 200)
+    assert combined.dataset.mean == (0.1, 0.2, 0.3)  # the seed set's statistics

@@ -1,15 +1,11 @@
-"""Image-folder loader on tiny PNG / NPY / JPEG trees written in tmp_path."""
+"""Image-folder loader on tiny PNG / NPY trees written in tmp_path (pixel rules: tests/data/test_images.py)."""
 
-import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
 
-matplotlib.use("Agg")
-
-import matplotlib.image as mpimg  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from seqgcn.data.base import DatasetError  # noqa: E402
-from seqgcn.data.folder import load_image_folder, read_image, resize  # noqa: E402
+from seqgcn.data.base import DatasetError
+from seqgcn.data.folder import load_image_folder
 
 
 def _solid(colour, size=8):
@@ -17,11 +13,11 @@ def _solid(colour, size=8):
 
 
 def _write_tree(root, per_class=4, size=8):
-    """Class 'angry' as PNGs (red), 'happy' as .npy (green), 'sad' as gray 2-D .npy."""
+    """Class 'angry' as RGBA PNGs (red), 'happy' as .npy (green), 'sad' as gray 2-D .npy."""
     for name in ("angry", "happy", "sad"):
         (root / name).mkdir(parents=True)
     for i in range(per_class):
-        mpimg.imsave(root / "angry" / f"{i:02d}.png", _solid((255, 0, 0), size))
+        Image.fromarray(_solid((255, 0, 0), size)).convert("RGBA").save(root / "angry" / f"{i:02d}.png")
         np.save(root / "happy" / f"{i:02d}.npy", _solid((0, 255, 0), size))
         np.save(root / "sad" / f"{i:02d}.npy", np.full((size, size), 0.5, np.float32))
     (root / "angry" / "README.txt").write_text("ignored")
@@ -58,32 +54,18 @@ def test_separate_test_folder(tmp_path):
     assert ds.y_test.tolist() == [2]  # label of 'sad' in the training order
 
 
-def test_resize_known_answer():
-    image = np.zeros((4, 4, 3), np.uint8)
-    image[:, 2:] = 200  # right half
-    out = resize(image, 2)  # (3, 2, 2): means of 2x2 blocks
-    np.testing.assert_array_equal(out[0], [[0, 200], [0, 200]])
-    big = resize(_solid((10, 20, 30), 3), 9)
-    assert big.shape == (3, 9, 9) and (big[2] == 30).all()
-
-
-def test_read_image_rgba_and_uint16(tmp_path):
-    rgba = np.zeros((3, 3, 4), np.float32)
-    rgba[..., 1] = 1.0
-    rgba[..., 3] = 0.5
-    np.save(tmp_path / "a.npy", rgba)
-    np.testing.assert_array_equal(read_image(tmp_path / "a.npy")[0, 0], [0, 255, 0])
-    np.save(tmp_path / "b.npy", np.full((2, 2), 0xABCD, np.uint16))
-    assert read_image(tmp_path / "b.npy")[0, 0, 0] == 0xAB
-
-
-def test_jpeg_with_pillow(tmp_path):
-    pytest.importorskip("PIL")
-    from PIL import Image
-
-    Image.fromarray(_solid((0, 0, 250), 16)).save(tmp_path / "c.jpg")
-    pixel = read_image(tmp_path / "c.jpg")[8, 8]
-    assert abs(int(pixel[2]) - 250) <= 3 and pixel[0] <= 3
+def test_all_grey_folder_gives_one_channel(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        (tmp_path / "test" / name).mkdir(parents=True)
+        Image.fromarray(np.full((9, 9), 30, np.uint8)).save(tmp_path / "train" / name / "x.png")
+        Image.fromarray(np.full((9, 9), 0x5000, np.uint16)).save(tmp_path / "test" / name / "y.png")
+    ds = load_image_folder(tmp_path / "train", image_size=3, test_dir=tmp_path / "test")
+    assert ds.x_train.shape == ds.x_test.shape == (2, 1, 3, 3) and len(ds.mean) == 1
+    assert (ds.x_train == 30).all() and (ds.x_test == 0x50).all()
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(tmp_path / "test" / "a" / "z.png")  # one colour test image
+    ds = load_image_folder(tmp_path / "train", image_size=3, test_dir=tmp_path / "test")
+    assert ds.x_train.shape == (2, 3, 3, 3) and ds.x_test.shape == (3, 3, 3, 3)  # train and test agree
 
 
 def test_missing_root(tmp_path):
@@ -115,14 +97,14 @@ def test_class_too_small_to_split(tmp_path):
 def test_corrupt_png(tmp_path):
     _write_tree(tmp_path)
     (tmp_path / "angry" / "01.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    with pytest.raises(DatasetError, match=r"cannot read image .*01\.png"):
+    with pytest.raises(DatasetError, match=r"^image folder: cannot decode image .*01\.png.*; expected ROOT/<class>"):
         load_image_folder(tmp_path)
 
 
 def test_pickled_npy_refused(tmp_path):
     _write_tree(tmp_path)
     np.save(tmp_path / "happy" / "00.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DatasetError, match=r"cannot read image .*00\.npy.*(pickle|Object arrays)"):
+    with pytest.raises(DatasetError, match=r"cannot decode image .*00\.npy.*(pickle|Object arrays)"):
         load_image_folder(tmp_path)
 
 

@@ -1,116 +1,12 @@
-"""ICVL loader: a PNG codec checked on known images, DeepPrior preprocessing, labels layouts, errors."""
-
-import struct
-import zlib
+"""ICVL loader: DeepPrior preprocessing, labels layouts, 16-bit depth PNGs (written by Pillow), errors."""
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from seqgcn.data import icvl
 from seqgcn.data.base import DatasetError
-from seqgcn.data.icvl import PngError, decode_png, load_icvl, preprocess, read_png, uvd_to_xyz
-
-
-# ---------------------------------------------------------------- a tiny PNG writer
-
-
-def _chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def _paeth(a, b, c):
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-
-
-def _filter_row(kind, cur, prev, bpp):
-    if kind == 0:
-        return bytes([0] + cur)
-    out = []
-    for i, x in enumerate(cur):
-        a = cur[i - bpp] if i >= bpp else 0
-        b = prev[i]
-        c = prev[i - bpp] if i >= bpp else 0
-        pred = [0, a, b, (a + b) // 2, _paeth(a, b, c)][kind]
-        out.append((x - pred) & 0xFF)
-    return bytes([kind] + out)
-
-
-def write_png(path, image, filters=(0,), interlace=0, colour=0):
-    """Grayscale PNG of uint8 or uint16 (h, w); row r uses filter filters[r % len(filters)]."""
-    image = np.asarray(image)
-    bit_depth = 16 if image.dtype == np.uint16 else 8
-    bpp = bit_depth // 8
-    rows = image.astype(">u2").tobytes() if bit_depth == 16 else image.astype(np.uint8).tobytes()
-    stride = image.shape[1] * bpp
-    prev, data = [0] * stride, b""
-    for r in range(image.shape[0]):
-        cur = list(rows[r * stride : (r + 1) * stride])
-        data += _filter_row(filters[r % len(filters)], cur, prev, bpp)
-        prev = cur
-    ihdr = struct.pack(">IIBBBBB", image.shape[1], image.shape[0], bit_depth, colour, 0, 0, interlace)
-    raw = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(data)) + _chunk(b"IEND", b"")
-    path.write_bytes(raw)
-    return raw
-
-
-# ---------------------------------------------------------------- PNG codec
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_decode_all_filters_known_image(tmp_path, dtype):
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, np.iinfo(dtype).max + 1, size=(7, 5)).astype(dtype)
-    raw = write_png(tmp_path / "a.png", image, filters=(0, 1, 2, 3, 4))
-    decoded = decode_png(raw)
-    assert decoded.dtype == dtype
-    np.testing.assert_array_equal(decoded, image)
-    np.testing.assert_array_equal(read_png(tmp_path / "a.png"), image)
-
-
-def test_read_png_without_pillow(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_pil(name, *args, **kwargs):
-        if name == "PIL" or name.startswith("PIL."):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    image = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000).astype(np.uint16)
-    write_png(tmp_path / "b.png", image, filters=(4, 3))
-    monkeypatch.setattr(builtins, "__import__", no_pil)
-    np.testing.assert_array_equal(read_png(tmp_path / "b.png"), image)
-
-
-def test_big_endian_16_bit_sample(tmp_path):
-    image = np.array([[0x1234]], dtype=np.uint16)
-    raw = write_png(tmp_path / "c.png", image)
-    assert zlib.decompress(raw[raw.index(b"IDAT") + 4 : -16])[1:] == b"\x12\x34"
-    assert decode_png(raw)[0, 0] == 0x1234
-
-
-def test_png_errors(tmp_path):
-    image = np.ones((3, 3), np.uint16)
-    good = write_png(tmp_path / "d.png", image)
-    with pytest.raises(PngError, match="bad signature"):
-        decode_png(b"GIF89a" + good[6:])
-    with pytest.raises(PngError, match="truncated"):
-        decode_png(good[:40])
-    corrupt = bytearray(good)
-    corrupt[20] ^= 0xFF  # inside IHDR
-    with pytest.raises(PngError, match="CRC mismatch in IHDR"):
-        decode_png(bytes(corrupt))
-    with pytest.raises(PngError, match="interlace 1 unsupported"):
-        decode_png(write_png(tmp_path / "e.png", image, interlace=1))
-    with pytest.raises(PngError, match="colour type 2 bit depth 16 unsupported"):
-        decode_png(write_png(tmp_path / "f.png", image, colour=2))
-    bad_filter = _chunk(b"IDAT", zlib.compress(b"\x07" + b"\x00" * 6 + b"\x00" * 14))
-    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 3, 16, 0, 0, 0, 0))
-    with pytest.raises(PngError, match="filter type 7"):
-        decode_png(b"\x89PNG\r\n\x1a\n" + ihdr + bad_filter + _chunk(b"IEND", b""))
+from seqgcn.data.icvl import load_icvl, preprocess, uvd_to_xyz
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -169,7 +65,8 @@ def _write_dataset(root, layout="flat", n_train=3, n_test=2):
         train_dir, test_file, test_dir = root, root / "test" / "labels.txt", root / "test"
     else:  # the original release
         train_dir, test_file, test_dir = root / "Training", root / "Testing" / "test_seq_1.txt", root / "Testing"
-    png = write_png(root / "frame.png", _frame())
+    Image.fromarray(_frame()).save(root / "frame.png")  # 16-bit grey
+    png = (root / "frame.png").read_bytes()
     for folder, labels, n in ((train_dir, train_dir / "labels.txt", n_train), (test_dir, test_file, n_test)):
         depth_root = folder / "Depth" if layout == "original" else folder
         lines = []
@@ -193,6 +90,14 @@ def test_load_icvl_layouts(tmp_path, layout):
     assert ds.target_scale == 125.0 and ds.point_dim == 3 and ds.metric_unit == "mm"
     assert ds.mean == (0.0,) and ds.std == (1.0,) and ds.n_targets == 48
     assert np.abs(ds.x_train).max() <= 1
+
+
+def test_load_icvl_keeps_16_bit_depth(tmp_path):
+    _write_dataset(tmp_path, n_train=1)
+    ds = load_icvl(tmp_path, crop_size=32, centre="joints", max_train=1)
+    crop, target = preprocess(_frame().astype(np.float64), JOINTS, crop_size=32, centre="joints")
+    np.testing.assert_array_equal(ds.x_train[0, 0], crop)  # the depth in mm came through unchanged
+    np.testing.assert_array_equal(ds.y_train[0], target)
 
 
 def test_load_icvl_test_seq_files_concatenated_and_limits(tmp_path):
@@ -257,7 +162,14 @@ def test_corrupt_png(tmp_path):
     _write_dataset(tmp_path)
     path = tmp_path / "seq" / "image_0002.png"
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(DatasetError, match=r"depth image .*image_0002\.png.*: truncated"):
+    with pytest.raises(DatasetError, match=r"^ICVL: cannot decode image .*image_0002\.png.*listed at .*labels\.txt:3"):
+        load_icvl(tmp_path)
+
+
+def test_colour_png_refused(tmp_path):
+    _write_dataset(tmp_path)
+    Image.fromarray(np.zeros((240, 320, 3), np.uint8)).save(tmp_path / "seq" / "image_0001.png")
+    with pytest.raises(DatasetError, match=r"image_0001\.png' has Pillow mode 'RGB', expected a grey 8- or 16-bit"):
         load_icvl(tmp_path)
 
 

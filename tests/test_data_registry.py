@@ -66,7 +66,7 @@ def test_dispatch_folder_with_kwargs(tmp_path):
         for i in range(2):
             np.save(tmp_path / name / f"{i}.npy", np.zeros((5, 5), np.uint8))
     ds = load_dataset("folder", data_dir=tmp_path, image_size=4, test_fraction=0.5)
-    assert ds.x_train.shape == (2, 3, 4, 4)
+    assert ds.x_train.shape == (2, 1, 4, 4)  # grey images: one channel (seqgcn.data.images.read_images)
 
 
 def test_missing_files_surface_as_dataset_error(tmp_path):

@@ -15,7 +15,7 @@ the same task, classes and image shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,13 @@ class CombinedPool:
 
 
 def combine_pools(seed_source: Dataset, pool_source: Dataset) -> CombinedPool:
-    """Join `seed_source` (real) and `pool_source` (e.g. synthetic) training sets; test on `seed_source`."""
+    """Join `seed_source` (real) and `pool_source` (e.g. synthetic) training sets; test on `seed_source`.
+
+    A grey pool beside a colour seed set (or the other way round) is made colour by repeating its one channel,
+    as a folder mixing grey and colour images is read (`seqgcn.data.images.read_images`).
+    """
+    seed_source, pool_source = _same_channels(seed_source), _same_channels(pool_source, like=seed_source)
+    seed_source = _same_channels(seed_source, like=pool_source)
     problems = []
     if seed_source.task != pool_source.task:
         problems.append(f"task {seed_source.task!r} vs {pool_source.task!r}")
@@ -76,3 +82,12 @@ def combine_pools(seed_source: Dataset, pool_source: Dataset) -> CombinedPool:
         seed_among=np.arange(n_real, dtype=np.int64),
         pool_among=np.arange(n_real, n_real + n_pool, dtype=np.int64),
     )
+
+
+def _same_channels(ds: Dataset, like: Dataset | None = None) -> Dataset:
+    """`ds` with its one grey channel repeated to `like`'s three (unchanged otherwise)."""
+    if like is None or ds.x_train.ndim != 4 or like.x_train.ndim != 4 or ds.x_train.shape[1] != 1 or like.x_train.shape[1] != 3:
+        return ds
+    return replace(ds, x_train=np.repeat(ds.x_train, 3, axis=1), x_test=np.repeat(ds.x_test, 3, axis=1),
+                   mean=tuple(ds.mean) * 3 if len(ds.mean) == 1 else ds.mean,
+                   std=tuple(ds.std) * 3 if len(ds.std) == 1 else ds.std)

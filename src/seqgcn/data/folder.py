@@ -2,18 +2,16 @@
 
 Layout: one subfolder per class directly under ``ROOT``; class names are the
 sorted subfolder names and the label of a class is its position in that order.
-Images are files ending in ``.png``, ``.jpg``, ``.jpeg``, ``.bmp`` (any case) or
-``.npy``; other files and names starting with ``.`` are ignored. Within a
-class, images are taken in sorted file-name order, so row ``i`` of the dataset is
-the same file on every run.
+Images are files ending in ``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, ``.tif``,
+``.tiff`` (any case) or ``.npy``; other files and names starting with ``.`` are
+ignored. Within a class, images are taken in sorted file-name order, so row
+``i`` of the dataset is the same file on every run.
 
-Reading: PNG with `matplotlib.image.imread`; JPEG and BMP with Pillow (a
-dependency of matplotlib; a clear error if it is missing); ``.npy`` with
-`numpy.load` (no pickles) holding ``(h, w)``, ``(h, w, 1)``, ``(h, w, 3)`` or
-``(h, w, 4)``, uint8 in [0, 255] or float in [0, 1]. Gray images are repeated to
-3 channels and alpha is dropped. Every image is resized to
-``image_size`` × ``image_size`` (`resize`: area averaging when shrinking,
-bilinear otherwise).
+Reading: `seqgcn.data.images.read_images`, the decoder `seqgcn query` uses, so a
+folder gives the same pixels here and there: resized to ``image_size`` ×
+``image_size``, one channel when every image (train and test) is grey, else
+three (grey images repeated). An image that cannot be decoded is a
+`DatasetError` naming the file.
 
 Test set: a second folder with the same layout (``test_dir``; its classes must
 be among the training classes), or a stratified split of ``ROOT`` with a fixed
@@ -25,15 +23,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
 from seqgcn.checks import InputError
+from seqgcn.data import images
 from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats, check_test_fraction
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
-LAYOUT = "ROOT/<class>/<image>.png|.jpg|.jpeg|.bmp|.npy with at least two class folders"
+EXTENSIONS = (*images.EXTENSIONS, ".npy")
+LAYOUT = "ROOT/<class>/<image>.png|.jpg|.jpeg|.bmp|.tif|.tiff|.npy with at least two class folders"
 EXAMPLE_SOURCE = "e.g. a RaFD pool, https://rafd.socsci.ru.nl/"
 
 
@@ -61,7 +58,8 @@ def load_image_folder(
     Returns
     -------
     Dataset
-        ``x_*`` uint8 ``(n, 3, image_size, image_size)``; ``y_*`` int64 ``(n,)``;
+        ``x_*`` uint8 ``(n, c, image_size, image_size)``, c = 1 when every image is grey
+        else 3; ``y_*`` int64 ``(n,)``;
         mean/std per channel of the training images in [0, 1] units; ``class_names``
         the sorted folder names.
     """
@@ -71,13 +69,16 @@ def load_image_folder(
         check_test_fraction(test_fraction)
     root = Path(data_dir)
     class_names = _class_names(root)
-    x, y = _read_tree(root, class_names, image_size)
+    files, y = _list_tree(root, class_names)
+    test_files, y_test = [], None
+    if test_dir is not None:
+        test_root = Path(test_dir)
+        test_files, y_test = _list_tree(test_root, _test_classes(test_root, class_names), class_names)
+    x = _read(files + test_files, image_size)  # (n + n_test, c, s, s): one channel count for train and test
     if test_dir is None:
         (x_train, y_train), (x_test, y_test) = _split(x, y, test_fraction, split_seed, root, class_names)
     else:
-        x_train, y_train = x, y
-        test_root = Path(test_dir)
-        x_test, y_test = _read_tree(test_root, _test_classes(test_root, class_names), image_size, class_names)
+        x_train, y_train, x_test = x[: len(files)], y, x[len(files) :]
     mean, std = channel_stats(x_train)
     return Dataset(
         name=name,
@@ -98,68 +99,6 @@ def load_image_folder(
             "test_fraction": test_fraction if test_dir is None else None,
         },
     )
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read one image file as uint8 RGB (h, w, 3)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            pixels = np.load(path, allow_pickle=False)
-        elif suffix == ".png":
-            import matplotlib.image as mpimg
-
-            pixels = mpimg.imread(path)
-        else:
-            pixels = _read_with_pillow(path)
-    except DatasetError:
-        raise
-    except Exception as exc:  # decoders raise many types on corrupt files
-        raise _fail(f"cannot read image {str(path)!r} ({type(exc).__name__}: {exc})") from None
-    return _to_rgb_uint8(np.asarray(pixels), path)
-
-
-def _read_with_pillow(path: Path) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise _fail(f"reading {str(path)!r} needs Pillow (pip install pillow), or convert it to .png/.npy") from None
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def _to_rgb_uint8(pixels: np.ndarray, path: Path) -> np.ndarray:
-    """(h, w), (h, w, 1|3|4) uint8/uint16/float/bool -> uint8 (h, w, 3)."""
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]  # (h, w, 1)
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4) or min(pixels.shape[:2]) < 1:
-        raise _fail(f"image {str(path)!r} has shape {pixels.shape}, expected (h, w) or (h, w, 1|3|4)")
-    if pixels.dtype == np.uint8:
-        values = pixels
-    elif pixels.dtype == np.uint16:
-        values = (pixels >> 8).astype(np.uint8)
-    elif pixels.dtype == np.bool_ or np.issubdtype(pixels.dtype, np.floating):
-        values = np.clip(np.rint(pixels.astype(np.float64) * 255), 0, 255).astype(np.uint8)
-    else:
-        raise _fail(f"image {str(path)!r} has dtype {pixels.dtype}, expected uint8, uint16 or float in [0, 1]")
-    if values.shape[2] == 1:
-        values = np.repeat(values, 3, axis=2)  # (h, w, 3)
-    return np.ascontiguousarray(values[:, :, :3])  # (h, w, 3)
-
-
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize uint8 (h, w, 3) to uint8 (3, size, size).
-
-    Shrinking both sides: area averaging (exact block means for integer factors);
-    otherwise bilinear (antialiased along a side that shrinks).
-    """
-    chw = torch.from_numpy(image).permute(2, 0, 1)[None].float()  # (1, 3, h, w)
-    if min(chw.shape[-2:]) >= size and chw.shape[-2:] != (size, size):
-        chw = F.interpolate(chw, size=(size, size), mode="area")  # (1, 3, size, size)
-    elif chw.shape[-2:] != (size, size):
-        chw = F.interpolate(chw, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return chw[0].round().clamp(0, 255).to(torch.uint8).numpy()  # (3, size, size)
 
 
 def _subfolders(root: Path) -> list[str]:
@@ -194,19 +133,26 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_tree(
-    root: Path, classes: list[str], size: int, label_order: list[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (n, 3, size, size) images and int64 (n,) labels of ROOT/<class>/*; labels index `label_order`."""
+def _list_tree(root: Path, classes: list[str], label_order: list[str] | None = None) -> tuple[list[Path], np.ndarray]:
+    """The image files of ROOT/<class>/* and their int64 (n,) labels, indices into `label_order`."""
     label_order = label_order or classes
-    images, labels = [], []
+    files, labels = [], []
     for name in classes:
-        files = _image_files(root / name)
-        if not files:
+        found = _image_files(root / name)
+        if not found:
             raise _fail(f"class folder {str(root / name)!r} has no images ({', '.join(EXTENSIONS)})")
-        images.extend(resize(read_image(path), size) for path in files)
-        labels.extend([label_order.index(name)] * len(files))
-    return np.stack(images), np.asarray(labels, dtype=np.int64)  # (n, 3, s, s), (n,)
+        files.extend(found)
+        labels.extend([label_order.index(name)] * len(found))
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+def _read(files: list[Path], size: int) -> np.ndarray:
+    """uint8 (n, c, size, size) pixels of `files`; the first undecodable file is a DatasetError."""
+    pixels, errors = images.read_images(files, size=size)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise _fail(f"{errors[min(errors)]}{more}")
+    return pixels
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, root: Path, class_names: list[str]):

@@ -8,6 +8,7 @@ has one line per frame::
 
 (pixel column u, pixel row v, depth d in mm of the 16 joints). An image path is
 resolved relative to the labels file's folder, then to its ``Depth/`` subfolder.
+Frames are decoded by `seqgcn.data.images.read_depth` (8- or 16-bit grey, values kept).
 
 Accepted layouts under ``data_dir`` (the first match wins):
 
@@ -35,15 +36,13 @@ Preprocessing (DeepPrior, Oberweger et al. 2015):
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from seqgcn.checks import InputError
 from seqgcn.data.base import REGRESSION, Dataset, DatasetError
+from seqgcn.data.images import ImageError, read_depth
 
 URL = "https://labicvl.github.io/hand.html"
 LAYOUT = (
@@ -53,12 +52,6 @@ LAYOUT = (
 N_JOINTS = 16
 FX = FY = 241.42
 CX, CY = 160.0, 120.0
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class PngError(InputError):
-    """A PNG file is malformed or in an unsupported variant."""
 
 
 def load_icvl(
@@ -192,9 +185,9 @@ def _read_depth(image_path: Path, where: str) -> np.ndarray:
     if not image_path.is_file():
         raise _fail(f"missing depth image {str(image_path)!r} listed at {where}")
     try:
-        return read_png(image_path).astype(np.float64)  # (h, w) mm
-    except PngError as exc:
-        raise _fail(f"depth image {str(image_path)!r}: {exc}") from None
+        return read_depth(image_path).astype(np.float64)  # (h, w) mm
+    except ImageError as exc:
+        raise _fail(f"{exc}, listed at {where}") from None
 
 
 # ---------------------------------------------------------------- DeepPrior preprocessing
@@ -268,133 +261,6 @@ def _crop(depth: np.ndarray, centre_xyz: np.ndarray, half: float, size: int) -> 
     values = depth[np.clip(rows, 0, height - 1)[:, None], np.clip(cols, 0, width - 1)[None]]  # (s, s)
     back = centre_xyz[2] + half
     return np.where(valid & (values > 0), values, back)  # (s, s)
-
-
-# ---------------------------------------------------------------- PNG
-
-
-def read_png(path: str | Path) -> np.ndarray:
-    """Read an 8- or 16-bit grayscale, non-interlaced PNG as uint8 or uint16 (height, width).
-
-    The header and chunk checksums are checked here; the pixels are decoded by
-    Pillow when it is importable (fast) and by `decode_png` otherwise.
-    """
-    raw = Path(path).read_bytes()
-    header, compressed = _parse_png(raw)
-    try:
-        from PIL import Image
-    except ImportError:
-        return _decode_pixels(header, compressed)
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            pixels = np.asarray(image)
-    except Exception as exc:  # Pillow raises several types on corrupt data
-        raise PngError(f"cannot decode pixels ({type(exc).__name__}: {exc})") from None
-    dtype = np.uint16 if header["bit_depth"] == 16 else np.uint8
-    return pixels.astype(dtype).reshape(header["height"], header["width"])
-
-
-def decode_png(raw: bytes) -> np.ndarray:
-    """Decode an 8- or 16-bit grayscale, non-interlaced PNG with zlib and numpy (filters 0–4).
-
-    Returns uint8 or uint16 (height, width).
-    """
-    return _decode_pixels(*_parse_png(raw))
-
-
-def _decode_pixels(header: dict, compressed: bytes) -> np.ndarray:
-    """Inflate and unfilter the IDAT data of an already parsed PNG; uint8 or uint16 (height, width)."""
-    height, width, depth = header["height"], header["width"], header["bit_depth"]
-    bpp = depth // 8
-    try:
-        data = zlib.decompress(compressed)
-    except zlib.error as exc:
-        raise PngError(f"corrupt image data ({exc})") from None
-    if len(data) != height * (1 + width * bpp):
-        raise PngError(f"image data has {len(data)} bytes, expected {height * (1 + width * bpp)}")
-    scanlines = np.frombuffer(data, dtype=np.uint8).reshape(height, 1 + width * bpp)  # (h, 1 + w*bpp)
-    pixels = _unfilter(scanlines, bpp)  # (h, w*bpp)
-    if depth == 16:
-        return pixels.reshape(height, width, 2).view(">u2")[..., 0].astype(np.uint16)  # (h, w)
-    return pixels  # (h, w)
-
-
-def _parse_png(raw: bytes) -> tuple[dict, bytes]:
-    """Check signature, chunks and CRCs; return the IHDR fields and the concatenated IDAT data."""
-    if not raw.startswith(PNG_SIGNATURE):
-        raise PngError("not a PNG file (bad signature)")
-    pos, header, idat = len(PNG_SIGNATURE), None, []
-    while True:
-        if pos + 8 > len(raw):
-            raise PngError("truncated (no IEND chunk)")
-        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
-        body = raw[pos + 8 : pos + 8 + length]
-        crc = raw[pos + 8 + length : pos + 12 + length]
-        if len(body) != length or len(crc) != 4:
-            raise PngError(f"truncated {kind.decode('latin1')} chunk")
-        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
-            raise PngError(f"CRC mismatch in {kind.decode('latin1')} chunk")
-        pos += 12 + length
-        if kind == b"IHDR":
-            header = _parse_ihdr(body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-    if header is None or not idat:
-        raise PngError("missing IHDR or IDAT chunk")
-    return header, b"".join(idat)
-
-
-def _parse_ihdr(body: bytes) -> dict:
-    if len(body) != 13:
-        raise PngError(f"IHDR has {len(body)} bytes, expected 13")
-    width, height, bit_depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", body)
-    if colour != 0 or bit_depth not in (8, 16):
-        raise PngError(f"colour type {colour} bit depth {bit_depth} unsupported, expected grayscale (0), 8 or 16 bits")
-    if interlace != 0:
-        raise PngError(f"interlace {interlace} unsupported, expected a non-interlaced PNG")
-    if compression != 0 or filtering != 0:
-        raise PngError(f"compression {compression} / filter method {filtering} unknown, expected 0 / 0")
-    return {"width": width, "height": height, "bit_depth": bit_depth}
-
-
-def _unfilter(scanlines: np.ndarray, bpp: int) -> np.ndarray:
-    """Undo the per-row PNG filters of uint8 (h, 1 + stride) scanlines; returns uint8 (h, stride)."""
-    height, stride = scanlines.shape[0], scanlines.shape[1] - 1
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    for row in range(height):
-        kind, line = int(scanlines[row, 0]), scanlines[row, 1:]
-        if kind == 0:
-            out[row] = line
-        elif kind == 1:  # Sub: running sum along each byte lane
-            out[row] = np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
-        elif kind == 2:  # Up
-            out[row] = line + prev
-        elif kind in (3, 4):
-            out[row] = _unfilter_sequential(line.tolist(), prev.tolist(), bpp, kind)
-        else:
-            raise PngError(f"row {row} has filter type {kind}, expected 0..4")
-        prev = out[row]
-    return out
-
-
-def _unfilter_sequential(line: list, prev: list, bpp: int, kind: int) -> list:
-    """Average (3) or Paeth (4) filter of one row, byte by byte."""
-    cur = [0] * len(line)
-    for i, value in enumerate(line):
-        left = cur[i - bpp] if i >= bpp else 0
-        up = prev[i]
-        if kind == 3:
-            cur[i] = (value + (left + up) // 2) & 0xFF
-            continue
-        up_left = prev[i - bpp] if i >= bpp else 0
-        p = left + up - up_left
-        pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-        predictor = left if pa <= pb and pa <= pc else (up if pb <= pc else up_left)
-        cur[i] = (value + predictor) & 0xFF
-    return cur
 
 
 def _fail(problem: str) -> DatasetError:

@@ -62,4 +62,7 @@ def load_dataset(name: str, *, data_dir: str | Path | None = None, **kwargs) -> 
         return loader(**kwargs)
     if data_dir is None:
         raise DatasetError(f"dataset {name!r} reads local files: pass --data-dir DIR (expected {layout})")
-    return loader(Path(data_dir).expanduser(), **kwargs)
+    folder = Path(data_dir).expanduser()
+    if folder.is_file():
+        raise DatasetError(f"--data-dir {str(data_dir)!r} is a file; give the folder that holds {layout}")
+    return loader(folder, **kwargs)
