@@ -159,7 +159,8 @@ def test_gcn_diagnostics_are_recorded():
     al = make_active_learner(ds, sampler=get_sampler("UncertainGCN", seed=0, epochs=5), budget=5, subset=20)
     al.label_seed(10, np.random.default_rng(0))
     rec = al.step(0, learner_seed=0, rng=np.random.default_rng(0))
-    assert any(k.startswith("sampler_") for k in rec)
+    assert rec["sampler_n_nodes"] == 20 + 10  # D_S and the labelled set: the graph the GCN was trained on
+    assert 0.0 <= rec["sampler_discrimination_accuracy"] <= 1.0 and rec["sampler_eval_loss"] > 0.0
 
 
 def test_seed_among_and_pool_among_keep_global_indices():

@@ -33,7 +33,12 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"seqgcn: error: {message} (see '{self.prog} --help')\n")
 
 
+MAX_MESSAGE = 1000  # characters of an error message shown (a huge config value must not flood the terminal)
+
+
 def _fail(message: str) -> int:
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE:,} more characters)"
     print(f"seqgcn: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqgcn.experiment.rundir import TSNE, load_views, run_methods
+from seqgcn.experiment.rundir import TSNE, check_writable, load_views, run_methods
 from seqgcn.io import write_atomic
 from seqgcn.report.tsne import plot_tsne
 
@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     views = load_views(args.run_dir, trial=args.trial)
+    path = Path(args.out) if args.out is not None else Path(args.run_dir) / TSNE
+    check_writable(path)  # t-SNE takes a while: a full disk or a read-only folder is one line now, not after it
     png = plot_tsne(views, run_methods=run_methods(args.run_dir), cycles=args.cycles, methods=args.methods,
                     trial=args.trial, perplexity=args.perplexity, seed=args.seed)
-    path = Path(args.out) if args.out is not None else Path(args.run_dir) / TSNE
     write_atomic(path, png)
     print(path)
     return 0

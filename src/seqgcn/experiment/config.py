@@ -16,10 +16,12 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from seqgcn.checks import InputError, check_choice, check_device, check_int, check_number, check_text
 from seqgcn.experiment.presets import preset
 from seqgcn.learners.config import OPTIMIZERS, LearnerConfig
-from seqgcn.samplers import check_method_options
+from seqgcn.samplers import canonical_name, check_method_options
 
 
 
@@ -98,6 +100,12 @@ class ExperimentConfig:
                 clean = {**preset(name), **clean}
             except InputError as exc:
                 raise InputError(f"{source}: {exc}") from None
+        methods = clean.get("methods")
+        if isinstance(methods, tuple) and all(isinstance(m, str) for m in methods) and len(methods) <= MAX_METHODS:
+            try:
+                clean["methods"] = tuple(canonical_name(m) for m in methods)  # one label per variant
+            except InputError as exc:
+                raise InputError(f"{source}: {exc}") from None
         config = cls(**clean)
         try:
             validate_config(config)
@@ -151,6 +159,7 @@ def _coerce(name: str, value, spec: dataclasses.Field, source: str):
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a huge one is refused before parsing
+MAX_METHODS = 1000  # methods compared in one run
 MAX_COUNT = 10**7  # trials, cycles, sizes: anything larger is a typo, refused at once instead of running for days
 POSITIVE_INTS = ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size", "threads")
 OPTIONAL_TEXTS = ("data_dir", "pool_dataset", "pool_data_dir")
@@ -199,10 +208,12 @@ def _check_methods(methods) -> None:
     if not isinstance(methods, tuple) or not methods or not all(isinstance(m, str) for m in methods):
         shown = list(methods) if isinstance(methods, tuple) else methods
         raise InputError(f"methods={shown!r} must be a non-empty list of method names")
-    if len(methods) > 1000:
-        raise InputError(f"methods lists {len(methods)} methods; at most 1000 can be compared in one run")
-    if len(set(methods)) != len(methods):
-        raise InputError(f"methods={list(methods)!r} names a method twice")
+    if len(methods) > MAX_METHODS:
+        raise InputError(f"methods lists {len(methods):,} methods; at most {MAX_METHODS} can be compared in one run")
+    labels = [canonical_name(m) for m in methods]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise InputError(f"methods={list(methods)!r} names a method twice ({', '.join(twice)})")
 
 
 # --------------------------------------------------------------------------- files
@@ -214,9 +225,11 @@ def load_config_file(path) -> dict:
         if size > MAX_CONFIG_BYTES:
             raise InputError(f"config file {str(path)!r} holds {size:,} bytes; a config file is at most "
                              f"{MAX_CONFIG_BYTES:,} (is it the right file?)")
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {str(path)!r} is not UTF-8 text (a YAML or TOML file is)") from None
     try:
         if path.suffix.lower() == ".toml":
             try:
@@ -225,9 +238,7 @@ def load_config_file(path) -> dict:
                 import tomli as tomllib
             values = tomllib.loads(text)
         else:
-            import yaml
-
-            values = yaml.safe_load(text)
+            values = yaml.load(text, Loader=_UniqueKeyLoader)  # safe_load, refusing a key given twice
     except Exception as exc:  # the parsers raise their own error types
         raise InputError(f"malformed config file {str(path)!r}: {one_line(exc)}") from None
     if values is None:
@@ -241,6 +252,19 @@ def config_diff(a: dict, b: dict, *, labels=("stored", "requested")) -> str:
     """The keys whose values differ, as "key: stored A, requested B" (for one-line errors)."""
     keys = [k for k in {**a, **b} if a.get(k) != b.get(k)]
     return ", ".join(f"{k}: {labels[0]} {a.get(k)!r}, {labels[1]} {b.get(k)!r}" for k in keys)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives a key twice (TOML refuses it too; YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def merge_options(file_values: dict, given: dict, *, config_file: str | None, stored: "ExperimentConfig | None",

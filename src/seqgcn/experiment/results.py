@@ -41,7 +41,7 @@ CSV_COLUMNS = ["method", "trial", "cycle", "n_labelled", "metric", "train_second
                "select_seconds", "learner_seed", "candidates_seed", "sampler_seed"]
 UPPER_BOUND_CSV_COLUMNS = ["method", "trial", "n_labelled", "metric", "train_seconds", "eval_seconds", "learner_seed"]
 # config keys that may differ between runs `seqgcn report` combines: they do not change a method's results
-PER_RUN_KEYS = ("methods", "device", "data_dir", "pool_data_dir")
+PER_RUN_KEYS = ("methods", "device", "data_dir", "pool_data_dir", "save_features")
 
 
 def write_json(path: Path, obj) -> None:

@@ -16,7 +16,8 @@ from seqgcn.checks import InputError
 from seqgcn.experiment.config import ExperimentConfig, check_config
 from seqgcn.experiment.jobs import check_pool, jobs_of, load_workspace, read_job, seed_set
 from seqgcn.experiment.results import assemble_records, provenance, write_json, write_results
-from seqgcn.experiment.rundir import CONFIG, FreshStart, check_resume_config, claim_run_dir, new_run_dir
+from seqgcn.experiment.rundir import (CONFIG, FEATURES_DIR, JOBS_DIR, FreshStart, check_resume_config, check_writable,
+                                     claim_run_dir, new_run_dir)
 from seqgcn.experiment.runners import LocalRunner
 
 
@@ -87,6 +88,10 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
     run_dir = Path(out_dir) if out_dir is not None else new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
     fresh = None if resume else FreshStart(run_dir)
     with claim_run_dir(run_dir, config, resume=resume):
+        if resume:  # read-only or full storage: one line now, not after training a cycle
+            for folder in (JOBS_DIR, FEATURES_DIR) if config.save_features else (JOBS_DIR,):
+                where = run_dir / folder if (run_dir / folder).is_dir() else run_dir
+                check_writable(where / "probe")
         try:
             return _run_jobs(config, run_dir, ws, runner, resume=resume, progress=progress)
         except BaseException:

@@ -30,6 +30,7 @@ import re
 import shutil
 import socket
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def load_views(run_dir, *, trial: int = 0) -> dict[tuple[str, int], dict]:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
             views[(str(arrays.pop("method")), int(arrays.pop("cycle")))] = arrays
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated or damaged file
             raise InputError(f"cannot read saved features {str(path)!r}: {one_line(exc)}") from None
     if not views:
         raise InputError(f"no saved features for trial {trial} in {str(folder)!r}; run with --save-features first")
@@ -111,6 +112,13 @@ def run_methods(run_dir) -> list:
         return list(stored.get("config", stored).get("methods", []))
     except (OSError, ValueError, AttributeError):
         return []
+
+
+def check_writable(path: Path) -> None:
+    """A one-line StorageError now, before any work, when a file cannot be written at `path` (full or read-only)."""
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+    write_atomic(probe, b"")
+    probe.unlink(missing_ok=True)
 
 
 def read_run_config(run_dir) -> ExperimentConfig:

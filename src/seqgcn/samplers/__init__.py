@@ -117,6 +117,28 @@ def parse_method(name: str) -> tuple[str, dict]:
     return base, options
 
 
+def canonical_name(name: str) -> str:
+    """The one label of a variant: the registry's spelling, options sorted, those at their default left out.
+
+    ``"uncertaingcn( layers = 3 )"`` → ``"UncertainGCN(layers=3)"``; ``"UncertainGCN(layers=2)"`` → ``"UncertainGCN"``.
+    """
+    base, options = parse_method(name)
+    cls = _lookup(base)
+    get_sampler(name)  # unknown options and bad values fail here
+    default = cls()
+    kept = {k: v for k, v in sorted(options.items()) if getattr(default, k, object()) != v or type(v) is not type(getattr(default, k))}
+    if not kept:
+        return cls.name
+    return f"{cls.name}({', '.join(f'{k}={_format_value(v)}' for k, v in kept.items())})"
+
+
+def _format_value(value) -> str:
+    """An option value as `_parse_value` reads it back."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
 def get_sampler(name: str, **params) -> Sampler:
     """Build the sampler called `name` (case-insensitive), options in the name overriding `params`.
 
@@ -184,4 +206,4 @@ def _parse_value(text: str):
 
 __all__ = ["VAAL", "CoreGCN", "CoreSet", "FeatProp", "FeatureSampler", "ImageSampler", "LearnerSampler", "LearningLoss",
            "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "build_sampler",
-           "check_method_options", "get_sampler", "parse_method", "register_sampler", "sampler_class"]
+           "canonical_name", "check_method_options", "get_sampler", "parse_method", "register_sampler", "sampler_class"]
