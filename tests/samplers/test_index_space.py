@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from seqgcn.samplers import available_samplers, get_sampler, sampler_class
 from seqgcn.samplers.base import FeatureSampler
 
-FEATURE_SAMPLERS = [m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler)]  # VAAL / LearningLoss: tests/test_baselines.py
+FEATURE_SAMPLERS = [m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler)]  # VAAL / LearningLoss: tests/samplers/test_baselines.py
 
 FAST_GCN = {"hidden": 8, "epochs": 3}
 

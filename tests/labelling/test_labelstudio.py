@@ -29,7 +29,7 @@ pytest.importorskip("label_studio_sdk")
 
 from seqgcn.cli import main  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "seqgcn-test-token-0123456789"
 START_TIMEOUT = 240  # seconds; a migrated template makes it ~10-20 s
 

@@ -22,7 +22,7 @@ METHODS = [m for m in available_samplers() if issubclass(sampler_class(m), Featu
 GCN_METHODS = [m for m in METHODS if get_sampler(m).needs_labelled]
 PLAIN_METHODS = [m for m in METHODS if not get_sampler(m).needs_labelled]
 ERROR_PREFIX = "seqgcn: error: "
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def fast(method: str) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from seqgcn.experiment.rundir import LOCK_FILE, RunDirLock
 from seqgcn.cli import main
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
 QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
 # a process that holds the run dir's lock as a run does, without the CPU cost of a run; it waits to be killed
 HOLDER = "import sys, time; from seqgcn.experiment.rundir import RunDirLock; RunDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
