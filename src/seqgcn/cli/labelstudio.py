@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from seqgcn.checks import InputError
-from seqgcn.cli.import_labels import import_answers
+from seqgcn.cli.import_labels import check_writes, import_answers, project_images
 from seqgcn.cli.options import add_project_arguments, add_server_arguments
 from seqgcn.labelling import labelstudio
 from seqgcn.labelling.exports import label_config, label_studio_tasks
-from seqgcn.labelling.images import find_images
 from seqgcn.labelling.labels import read_answers, read_labels
 
 
@@ -32,7 +31,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_push(args) -> int:
-    images = set(find_images(args.images))
+    """Writes no local file: the batch and labels.csv are only read."""
+    images = set(project_images(args.images))
     batch = [a.path for a in read_answers(args.batch)]
     unknown = [p for p in batch if p not in images]
     if unknown:
@@ -49,6 +49,9 @@ def cmd_push(args) -> int:
 
 
 def cmd_pull(args) -> int:
+    """The answers are fetched, then the folder and labels.csv checked (`check_writes`), then labels.csv written."""
     client = labelstudio.connect(args.url, args.api_key)
     answers = labelstudio.pull(client, args.project)
-    return import_answers(answers, args, source=f"Label Studio project {args.project!r}")
+    paths = project_images(args.images)
+    check_writes(args.images, paths, [(args.labels, f"--labels {args.labels!r}", "--labels")])
+    return import_answers(answers, args, paths=paths, source=f"Label Studio project {args.project!r}")

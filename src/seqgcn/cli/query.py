@@ -1,4 +1,10 @@
-"""`seqgcn query`: pick the next images of a folder for a person to label; write the batch, a contact sheet, the history."""
+"""`seqgcn query`: pick the next images of a folder for a person to label; write the batch, a contact sheet, the history.
+
+Before any work the outputs are checked (`check_writes`): none may be a file the query
+reads, another output, a folder or a file the next scan of --images would take for an
+image, and an existing --out is replaced only when every answer in it is in labels.csv.
+After the work they are written together (`seqgcn.io.write_all`): all of them, or none.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,14 @@ import time
 from pathlib import Path
 
 from seqgcn.checks import InputError
+from seqgcn.cli.import_labels import check_writes, project_images
 from seqgcn.cli.options import (SAMPLER_OPTION_FLAGS, add_project_arguments, add_query_learner_arguments,
                                 add_sampler_arguments, sampler_options)
 from seqgcn.experiment.config import ExperimentConfig
-from seqgcn.io import write_atomic
-from seqgcn.labelling.exports import batch_csv, contact_sheet, label_config, label_studio_tasks, tasks_json, write_png
+from seqgcn.io import write_all
+from seqgcn.labelling.exports import batch_csv, contact_sheet, label_config, label_studio_tasks, png_bytes, tasks_json
 from seqgcn.labelling.history import history_path, pending_warning, read_history
-from seqgcn.labelling.labels import read_labels
+from seqgcn.labelling.labels import csv_text, read_answers, read_labels
 from seqgcn.labelling.query import run_query
 from seqgcn.samplers import FeatureSampler, available_samplers, build_sampler, check_method_options, sampler_class
 
@@ -33,7 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--test-labels", metavar="test.csv", help="held-out labelled images ('path,label'): never picked or trained "
                    "on, used only to report the learner's accuracy")
     p.add_argument("--out", default="batch.csv", metavar="batch.csv", help="the batch CSV to write (default batch.csv); the "
-                   "contact sheet goes next to it as <name>.png")
+                   "contact sheet goes next to it as <name>.png. Refused when one of these is a file the query reads, or "
+                   "would land among the images; an existing batch only when all its answers are imported")
     p.add_argument("--format", choices=["csv", "label-studio"], default="csv", help="label-studio: also write "
                    "<name>.tasks.json and <name>.config.xml for Label Studio")
     p.add_argument("--classes", metavar="A,B,...", help="class names to offer in the Label Studio config besides those labelled so far")
@@ -54,10 +62,11 @@ def run(args) -> int:
     options = sampler_options(args)
     check_method_options([args.method], options, labels=SAMPLER_OPTION_FLAGS)
     build_sampler(args.method, options=options)  # bad option values -> one line, before any work
-    out = Path(args.out)
-    sheet_path = out.with_suffix(".png")
-    history_file = history_path(args.labels)
-    history = read_history(history_file)
+    out, labels = Path(args.out), Path(args.labels)
+    names = output_names(out, labels, label_studio=args.format == "label-studio")
+    check_writes(args.images, project_images(args.images), *_reads_and_writes(args, names))
+    _check_answers_imported(out, labels, args.images)
+    history = read_history(names["history"])
     warning = pending_warning(history, args.images, args.labels)
     if warning:
         print(f"seqgcn: warning: {warning}", file=sys.stderr)
@@ -75,22 +84,21 @@ def run(args) -> int:
         print(f"seqgcn: warning: skipped unreadable image {path!r}", file=sys.stderr)
 
     labelled_classes = set(read_labels(args.labels).values())
-    files = {out: batch_csv(result.picked)}
-    if args.format == "label-studio":
-        extra = {c.strip() for c in (args.classes or "").split(",") if c.strip()}
-        files[out.with_suffix(".config.xml")] = label_config(sorted(labelled_classes | extra))
-        files[out.with_suffix(".tasks.json")] = tasks_json(label_studio_tasks(args.images, result.picked, image_url=args.image_url))
-    sheet = contact_sheet(args.images, result.picked)
     record = {"round": len(history) + 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "batch": str(out),
               "method": result.method, "first_round": result.first_round, "n_labelled": result.n_labelled,
               "n_classes": len(labelled_classes), "accuracy": result.accuracy,
               "seed": config.seed, "budget": args.budget, "seconds": result.seconds, "picked": result.picked}
-    if not Path(args.labels).exists():
-        write_atomic(Path(args.labels), "path,label\n")
-    for path, text in files.items():
-        write_atomic(path, text)
-    write_png(sheet, sheet_path)
-    write_atomic(history_file, json.dumps(history + [record], indent=1) + "\n")
+    files = {}
+    if not labels.exists():
+        files[labels] = csv_text([])
+    files[out] = batch_csv(result.picked)
+    if args.format == "label-studio":
+        extra = {c.strip() for c in (args.classes or "").split(",") if c.strip()}
+        files[names["config"]] = label_config(sorted(labelled_classes | extra))
+        files[names["tasks"]] = tasks_json(label_studio_tasks(args.images, result.picked, image_url=args.image_url))
+    files[names["sheet"]] = png_bytes(contact_sheet(args.images, result.picked))
+    files[names["history"]] = json.dumps(history + [record], indent=1) + "\n"
+    write_all(files)  # all of them or, on a full disk, none
 
     how = "first round: " + result.method if result.first_round else f"method {result.method}"
     print(f"round {record['round']}: {result.n_labelled} labelled, {result.n_unlabelled} unlabelled"
@@ -99,9 +107,51 @@ def run(args) -> int:
         print(f"held-out accuracy: {result.accuracy:.4f} ({result.n_test} images, learner trained on {result.n_labelled})")
     s = result.seconds
     print(f"seconds: load {s['load']:.1f}, train {s['train']:.1f}, features {s['features']:.1f}, select {s['select']:.1f}")
-    print(f"picked {len(result.picked)} images: {out} (fill in the label column), contact sheet {sheet_path}")
-    for path in files:
-        if path != out:
-            print(f"  {path}")
+    print(f"picked {len(result.picked)} images: {out} (fill in the label column), contact sheet {names['sheet']}")
+    for key in ("tasks", "config"):
+        if key in names:
+            print(f"  {names[key]}")
     print(f"then: seqgcn import-labels {out} --images {args.images} --labels {args.labels}")
     return 0
+
+
+def output_names(out: Path, labels: Path, *, label_studio: bool) -> dict:
+    """The files a query writes besides the batch CSV `out`: "sheet", "history" and, for Label Studio, "tasks", "config"."""
+    names = {"sheet": out.with_suffix(".png"), "history": history_path(labels)}
+    if label_studio:
+        names.update(tasks=out.with_suffix(".tasks.json"), config=out.with_suffix(".config.xml"))
+    return names
+
+
+def _reads_and_writes(args, names: dict) -> tuple[list, list]:
+    """(outputs, inputs) of a query for `check_writes`; labels.csv is an output when the query creates it."""
+    out, labels = str(args.out), str(args.labels)
+    outputs = [(names["history"], f"the query history {str(names['history'])!r} (named after --labels)", "--labels"),
+               (out, f"--out {out!r}", "--out"),
+               (names["sheet"], f"the contact sheet {str(names['sheet'])!r} (named after --out)", "--out")]
+    for key, what in (("tasks", "the Label Studio tasks"), ("config", "the Label Studio config")):
+        if key in names:
+            outputs.append((names[key], f"{what} {str(names[key])!r} (named after --out)", "--out"))
+    inputs = [(args.test_labels, f"the --test-labels file {args.test_labels!r}")] if args.test_labels else []
+    if Path(labels).exists():
+        inputs.append((labels, f"the --labels file {labels!r}"))
+    else:
+        outputs.insert(0, (labels, f"--labels {labels!r} (created empty)", "--labels"))
+    return outputs, inputs
+
+
+def _check_answers_imported(out: Path, labels: Path, images) -> None:
+    """Replace an existing --out only when it is a batch CSV whose answers are all in labels.csv already."""
+    if not out.is_file() or out.stat().st_size == 0:
+        return
+    try:
+        answers = read_answers(out)
+    except InputError:
+        raise InputError(f"--out {str(out)!r} exists and is not a batch CSV (path,label) that a query would replace; "
+                         "choose another --out") from None
+    have = read_labels(labels)
+    pending = [a for a in answers if a.label and have.get(a.path) != a.label]
+    if pending:
+        raise InputError(f"--out {str(out)!r} holds {len(pending)} answer(s) that are not in {str(labels)!r} yet (e.g. "
+                         f"{pending[0].path!r}); import them first (seqgcn import-labels {out} --images {images} "
+                         f"--labels {labels}) or choose another --out")

@@ -11,7 +11,7 @@ import numpy as np
 
 from seqgcn.cli.options import SAMPLER_OPTION_FLAGS, add_sampler_arguments, device_arg, sampler_options
 from seqgcn.checks import InputError
-from seqgcn.io import write_output
+from seqgcn.io import StorageError, write_output
 from seqgcn.samplers import FeatureSampler, available_samplers, build_sampler, check_method_options, sampler_class
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -121,6 +121,27 @@ def _check_npy_size(fh, path: str) -> None:
                        f"({claimed} bytes) but the file holds {held} bytes of data")
 
 
+def _write_stdout(text: str) -> None:
+    """Print the picks; a stdout that cannot take them (a full disk, a closed pipe) is a `StorageError`, one line.
+
+    The unwritten rest is sent to /dev/null, so that Python's own flush at exit does not fail a second time
+    with a traceback.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        try:
+            fd = sys.stdout.fileno()
+        except (OSError, ValueError):  # no file descriptor (e.g. a captured stdout)
+            fd = None
+        if fd is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        raise StorageError(exc.errno, f"cannot write the selected indices to standard output: {exc.strerror or exc}") from None
+
+
 def run(args) -> int:
     _check_out(args)  # before any work: a bad --out fails fast
     sampler_class(args.method)  # an unknown name fails before any file is read
@@ -142,7 +163,7 @@ def run(args) -> int:
     if args.out and args.out != "-":
         write_output(args.out, text)
     else:
-        sys.stdout.write(text)
+        _write_stdout(text)
     if args.diagnostics and getattr(sampler, "diagnostics_", None):
         for key, value in sampler.diagnostics_.items():
             print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}", file=sys.stderr)

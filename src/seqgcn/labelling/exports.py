@@ -54,13 +54,11 @@ def contact_sheet(root, paths, *, thumb: int = THUMB, columns: int = SHEET_COLUM
     return sheet
 
 
-def write_png(image, path) -> None:
-    """Save a Pillow image as PNG through an atomic rename."""
-    from seqgcn.io import write_atomic
-
+def png_bytes(image) -> bytes:
+    """A Pillow image as the bytes of a PNG file (written with the command's other outputs, `seqgcn.io.write_all`)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    write_atomic(Path(path), buf.getvalue())
+    return buf.getvalue()
 
 
 def label_config(classes) -> str:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from seqgcn.checks import InputError
-from seqgcn.io import write_atomic
+from seqgcn.io import write_all
 
 HEADER = ("path", "label")
 
@@ -37,9 +38,25 @@ class Answer:
 
 
 def normalise_path(text: str) -> str:
-    """``./a\\b.png`` → ``a/b.png``: the form every path of a project is stored in."""
+    """``./a\\b.png`` → ``a/b.png``: the form every path of a project is stored in.
+
+    The one normalisation of image paths: the folder scan keeps only names it leaves
+    unchanged (`can_store`), and every path read back (labels.csv, the batch CSV, a
+    Label Studio export) goes through it, so a name found by the scan is found again.
+    """
     text = text.strip().replace("\\", "/")
     return PurePosixPath(text).as_posix() if text else ""
+
+
+def can_store(name: str) -> bool:
+    """True when image path `name` (as the folder scan finds it) comes back unchanged from every file seqgcn writes.
+
+    False for a name that `normalise_path` changes (a leading or trailing space, a
+    backslash) and for one holding a control character (a newline, a tab) or a byte
+    that is not UTF-8 (held by Python as a lone surrogate), which no CSV or JSON file
+    written as UTF-8 can hold as it is.
+    """
+    return normalise_path(name) == name and not any(unicodedata.category(c) in ("Cc", "Cs") for c in name)
 
 
 # --------------------------------------------------------------------------- labels.csv
@@ -60,7 +77,10 @@ def read_labels(path, *, images: set | None = None, what: str = "labels file") -
 
 
 def append_labels(path, rows) -> None:
-    """Append `rows` of (path, label) to the labels CSV (created with its header if missing), atomically."""
+    """Append `rows` of (path, label) to the labels CSV (created with its header if missing), atomically.
+
+    A labels file that is a symlink keeps its link: the file it points to is the one rewritten.
+    """
     path = Path(path)
     old = ""
     if path.exists():
@@ -73,10 +93,7 @@ def append_labels(path, rows) -> None:
     elif not old.endswith(("\n", "\r")):
         buf.write("\n")
     writer.writerows(rows)
-    try:
-        write_atomic(path, old + buf.getvalue())
-    except OSError as exc:
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    write_all({path: old + buf.getvalue()})  # a failure: StorageError "cannot write 'PATH': ...", the file as it was
 
 
 def csv_text(rows) -> str:
