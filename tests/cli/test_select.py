@@ -82,8 +82,8 @@ UNLABELLED = sorted(set(range(N)) - set(LABELLED))
 
 
 # --------------------------------------------------------------------------- happy path
-def test_subprocess_happy_path_stdout_and_out(files):
-    """A real process: indices on stdout; with --out, in the file and nothing on stdout."""
+def test_a_real_process_prints_the_indices(files):
+    """`python -m seqgcn.cli select`: indices on stdout, nothing on stderr."""
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "seqgcn.cli", *select_args(files, method="Random", budget=7, extra=["--seed", "3"])]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
@@ -92,21 +92,24 @@ def test_subprocess_happy_path_stdout_and_out(files):
     picks = parse_picks(res.stdout)
     check_picks(picks, 7, pool=UNLABELLED)
 
+
+
+def test_out_file_gets_what_stdout_got(files, capsys):
+    argv = select_args(files, method="Random", budget=7, extra=["--seed", "3"])
+    assert main(argv) == 0
+    picks = parse_picks(capsys.readouterr().out)
     out = files["out"]
-    res2 = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
-    assert res2.returncode == 0, res2.stderr
-    assert res2.stdout == "" and res2.stderr == ""
+    assert main(argv + ["--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == ""
     assert parse_picks(out.read_text()) == picks  # same seed, same picks, same order
     assert sorted(os.listdir(out.parent)) == ["picked.txt"]  # no temporary left behind
 
 
-def test_subprocess_error_is_one_line_without_traceback(files):
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "seqgcn.cli", *select_args(files, budget=0, extra=["--out", str(files["out"])])]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-    assert res.returncode == 2
-    assert res.stdout == ""
-    assert res.stderr == "seqgcn: error: budget=0 must be a positive integer\n"
+def test_error_is_one_line_and_writes_nothing(files, capsys):
+    assert main(select_args(files, budget=0, extra=["--out", str(files["out"])])) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == "seqgcn: error: budget=0 must be a positive integer\n"
     assert not files["out"].exists()
 
 
