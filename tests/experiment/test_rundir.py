@@ -5,41 +5,48 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from seqgcn.experiment.rundir import LOCK_FILE, RunDirLock
 from seqgcn.cli import main
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
 QUICK = ["--methods", "Random", "--trials", "1", "--cycles", "2", "--seed-size", "10", "--budget", "5", "--epochs", "1"]
-# a process that holds the run dir's lock as a run does, without the CPU cost of a run; it waits to be killed
-HOLDER = "import sys, time; from seqgcn.experiment.rundir import RunDirLock; RunDirLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)"
 
 
-def test_a_second_process_is_refused_and_sigkill_leaves_no_stale_lock(tmp_path, capsys):
+def hold_lock_in_a_child(run_dir) -> int:
+    """Fork a process that holds the run dir's lock as a run does, without a run's cost, until it is killed; its pid."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: take the lock, say so, wait
+        try:
+            os.close(read)
+            RunDirLock(run_dir).acquire()
+            os.write(write, b"held")
+            signal.pause()
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 4) == b"held"
+    os.close(read)
+    return pid
+
+
+def test_another_process_holding_the_lock_refuses_the_run_and_sigkill_leaves_no_stale_lock(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=ENV)
+    holder = hold_lock_in_a_child(out)
     try:
-        assert holder.stdout.readline() == "held\n"
-        second = subprocess.run([sys.executable, "-m", "seqgcn.cli", "run", *QUICK, "--out", str(out)],
-                                capture_output=True, text=True, timeout=120, env=ENV)
-        assert second.returncode == 2, second.stderr
-        assert second.stderr.count("\n") == 1, second.stderr
-        assert second.stderr.startswith(f"seqgcn: error: run dir '{out}' is in use by another seqgcn run "
-                                        f"(pid {holder.pid} on host {socket.gethostname()}, started ")
-        assert second.stderr.endswith("); wait for it to end or choose another --out\n")
+        assert main(["run", *QUICK, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith(f"seqgcn: error: run dir '{out}' is in use by another seqgcn run "
+                              f"(pid {holder} on host {socket.gethostname()}, started ")
+        assert err.endswith("); wait for it to end or choose another --out\n")
         assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # the refused run wrote nothing
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait(timeout=60)
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait(timeout=60)
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
     assert main(["run", *QUICK, "--out", str(out)]) == 0, capsys.readouterr().err  # the OS dropped the lock with the process
     assert (out / "results.json").is_file()
 
