@@ -25,6 +25,11 @@ class InputTypeError(InputError, TypeError):
 
 
 DEVICES = ("cpu", "cuda", "auto")  # and "cuda:N"
+# Bounds of sampler options: far above any sensible value, low enough that a typo fails at once instead of
+# running for days or asking for terabytes
+MAX_STEPS = 1_000_000    # training steps, epochs, iterations, passes
+MAX_WIDTH = 65_536       # hidden units, batch sizes
+MAX_DEPTH = 1_000        # layers, propagation hops
 
 
 RESCALES = (None, "matrix", "rows")

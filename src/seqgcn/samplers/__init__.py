@@ -38,7 +38,7 @@ _REGISTRY: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (Random, CoreSet, UncertainGCN, CoreGCN, UncertainDiscriminator, FeatProp, VAAL, LearningLoss)
 }
 _VARIANT = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
-_NOT_OPTIONS = {"seed", "device", "progress"}  # set by the run, not by a method label
+_NOT_OPTIONS = {"seed", "device", "progress", "workers"}  # set by the run, not by a method label (workers: speed only)
 
 
 def available_samplers() -> list[str]:

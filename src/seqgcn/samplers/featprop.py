@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqgcn.checks import InputError, check_choice, check_positive_int, resolve_device
+from seqgcn.checks import MAX_DEPTH, MAX_STEPS, InputError, check_choice, check_int, resolve_device
 from seqgcn.graph import NORMALIZATIONS, Adjacency, l2_normalize
 from seqgcn.samplers.base import FeatureSampler, Problem
 
@@ -226,7 +226,8 @@ class FeatProp(FeatureSampler):
     def _check_params(self) -> None:
         if isinstance(self.hops, bool) or not isinstance(self.hops, (int, np.integer)) or self.hops < 0:
             raise InputError(f"hops={self.hops!r} must be a non-negative integer (propagation steps; default 2)")
-        check_positive_int(self.iterations, name="iterations")
+        check_int(self.hops, name="hops", low=0, high=MAX_DEPTH)
+        check_int(self.iterations, name="iterations", high=MAX_STEPS)
         check_choice(self.normalization, NORMALIZATIONS, name="normalization")
         check_choice(self.kmedoids, KMEDOIDS, name="kmedoids")
 

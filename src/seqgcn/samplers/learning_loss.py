@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgcn.checks import InputError, InputTypeError, check_positive_int
+from seqgcn.checks import MAX_WIDTH, InputError, InputTypeError, check_int
 from seqgcn.samplers.base import LearnerSampler, Problem, check_option_number, top_scores
 
 
@@ -96,7 +96,7 @@ class LearningLoss(LearnerSampler):
         self.device = device
 
     def _check_params(self) -> None:
-        check_positive_int(self.hidden, name="hidden")
+        check_int(self.hidden, name="hidden", high=MAX_WIDTH)
         check_option_number(self.ranking_margin, name="ranking_margin", reference=1.0)
         check_option_number(self.weight, name="weight", reference=1.0)
         check_option_number(self.detach_fraction, name="detach_fraction", high=1.0, reference=0.6)

@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from seqgcn.checks import InputError, InputTypeError, check_positive_int, resolve_device
+from seqgcn.checks import MAX_STEPS, MAX_WIDTH, InputError, InputTypeError, check_int, resolve_device
 from seqgcn.samplers.base import ImageSampler, Problem, check_option_number, top_scores
 
 SMALL_SIDE = 16  # images up to this side get the scaled-down architecture
@@ -152,10 +152,10 @@ class VAAL(ImageSampler):
 
     def _check_params(self) -> None:
         if self.iterations is not None:
-            check_positive_int(self.iterations, name="iterations")
+            check_int(self.iterations, name="iterations", high=MAX_STEPS)
         if self.passes is not None:
-            check_positive_int(self.passes, name="passes")
-        check_positive_int(self.batch_size, name="batch_size")
+            check_int(self.passes, name="passes", high=MAX_STEPS)
+        check_int(self.batch_size, name="batch_size", high=MAX_WIDTH)
         check_option_number(self.beta, name="beta", reference=1.0)
         check_option_number(self.adversary_weight, name="adversary_weight", reference=1.0)
         check_option_number(self.lr, name="lr", positive=True, reference=5e-4)
