@@ -23,17 +23,10 @@ import seqgcn.cli.labelstudio as labelstudio_cli
 from seqgcn.cli import main
 from seqgcn.labelling import find_images
 from seqgcn.labelling.labels import Answer, can_store, read_label_studio_export, read_labels
+from labelling.test_query import write_csv  # tests/ is on the path (pyproject)
 
 FAST = ["--epochs", "1", "--gcn-epochs", "5", "--image-size", "8", "--subset", "all"]
 ODD_NAMES = [" leading.png", "back\\slash.png", "new\nline.png"]  # found by the scan, lost by a CSV
-
-
-def write_csv(path: Path, rows, header=("path", "label")) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def read_batch(path: Path) -> list[str]:
