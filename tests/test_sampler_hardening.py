@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from seqgcn.checks import check_features
 from seqgcn.graph import Adjacency, l2_normalize
 from seqgcn.samplers import CoreGCN, FeatureSampler, get_sampler
-from seqgcn.samplers._threads import StepThreads
 from seqgcn.samplers.gcn import init_gcn_params
 
 ALL_SAMPLERS = ["Random", "CoreSet", "FeatProp", "UncertainGCN", "CoreGCN", "UncertainDiscriminator"]
@@ -187,57 +186,3 @@ def test_a_broken_sampler_is_stopped_at_the_boundary(answer, match):
         warnings.simplefilter("error")
         with pytest.raises(RuntimeError, match=match):
             _Broken(answer=answer).select(np.ones((6, 2), dtype=np.float32), [0], 3)
-
-
-# --------------------------------------------------------------------------- item 8: threads under contention
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.mark.parametrize("slow_threads,expected", [(2, 1), (1, 2)])
-def test_step_threads_keeps_the_count_that_is_fast_now(two_threads, slow_threads, expected):
-    clock = [0.0]  # simulated seconds: real sleeps are not reliable on a busy machine
-
-    def step():  # 10 ms with the slow count (as under a busy core), 0.5 ms otherwise
-        clock[0] += 1e-2 if torch.get_num_threads() == slow_threads else 5e-4
-        return torch.get_num_threads()
-
-    with StepThreads("cpu", clock=lambda: clock[0]) as threads:
-        seen = [threads.run(step) for _ in range(12)]
-    assert threads.chosen[:3] == [1, 2, 1]  # warm-up with one thread, then one timed step per candidate
-    assert seen[3:] == [expected] * 9 and threads.chosen[3:] == [expected] * 9
-    assert torch.get_num_threads() == 2  # restored
-
-
-def test_step_threads_times_again_when_the_load_changes(two_threads):
-    load = {"busy": False}
-    clock = [0.0]  # simulated seconds
-
-    def step():  # two threads are fast while idle, one thread is fast while "busy"
-        fast = (torch.get_num_threads() == 1) == load["busy"]
-        clock[0] += 5e-4 if fast else 1.2e-2
-
-    with StepThreads("cpu", clock=lambda: clock[0]) as threads:
-        for i in range(20):
-            load["busy"] = i >= 8
-            threads.run(step)
-    assert threads.chosen[3:8] == [2] * 5  # idle: two threads
-    assert threads.chosen[-5:] == [1] * 5  # 3 slow steps, a new timing round, then one thread
-
-
-def test_selection_does_not_depend_on_the_thread_count(two_threads):
-    import seqgcn.samplers._threads as step_threads
-
-    features = np.abs(np.random.default_rng(5).normal(size=(300, 16))).astype(np.float32)
-    picks = {}
-    for n_threads in (1, 2):
-        torch.set_num_threads(n_threads)
-        sampler = CoreGCN(seed=1, hidden=16, epochs=20)
-        with pytest.MonkeyPatch.context() as mp:  # every step with this count, as a fixed policy would
-            mp.setattr(step_threads.StepThreads, "run", lambda self, step: (self.chosen.append(n_threads), step())[1])
-            picks[n_threads] = sampler.select(features, np.arange(0, 300, 10), 20).tolist()
-    assert picks[1] == picks[2]

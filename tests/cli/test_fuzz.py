@@ -210,7 +210,7 @@ def example(argv, files, *, prepare=None):
         yield d, code, out
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(select_case())
 def test_fuzz_select(case):
     argv, files = case
@@ -235,7 +235,7 @@ def something_to_resume(d: Path) -> None:
     assert call(BASE_RUN, d)[0] == 0
 
 
-@settings(FUZZ, max_examples=70)
+@settings(FUZZ, max_examples=40)
 @given(run_case())
 def test_fuzz_run(case):
     argv, files = case

@@ -16,9 +16,6 @@ same `split_seed` always gives the same split.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from sklearn import datasets as sk_datasets
-from sklearn.model_selection import train_test_split
 
 from seqgcn.checks import InputError
 from seqgcn.data.base import CLASSIFICATION, REGRESSION, Dataset, channel_stats, check_test_fraction
@@ -124,6 +121,8 @@ def load_rotated_digits(
 
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     """Bundled digits as uint8 (n, 8, 8) in [0, 255] and int64 labels (n,)."""
+    from sklearn import datasets as sk_datasets  # scikit-learn loads in ~1 s: only when the digits are used
+
     bunch = sk_datasets.load_digits()
     values = bunch.images.astype(np.int64)  # (1797, 8, 8) in 0..16
     images = (values * 255 // 16).astype(np.uint8)  # (1797, 8, 8) in 0..255
@@ -132,6 +131,8 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _rotate(image: np.ndarray, angle: float) -> np.ndarray:
     """Upsample an (8, 8) uint8 image to (16, 16) and rotate it by `angle` degrees."""
+    from scipy import ndimage
+
     big = ndimage.zoom(image.astype(np.float32), 2, order=1)  # (16, 16)
     turned = ndimage.rotate(big, angle, reshape=False, order=1, mode="grid-constant", cval=0.0)  # (16, 16)
     return np.clip(np.rint(turned), 0, 255).astype(np.uint8)
@@ -140,5 +141,7 @@ def _rotate(image: np.ndarray, angle: float) -> np.ndarray:
 def _split(labels: np.ndarray, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted train and test indices of a stratified split."""
     index = np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(index, test_size=test_fraction, stratify=labels, random_state=split_seed)
     return np.sort(train), np.sort(test)

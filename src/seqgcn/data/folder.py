@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from seqgcn.checks import InputError
 from seqgcn.data import images
@@ -163,6 +162,8 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, root: 
         raise _fail(f"class folder {str(root / small)!r} has 1 image; a train/test split needs 2 per class")
     index = np.arange(len(y))
     try:
+        from sklearn.model_selection import train_test_split  # scikit-learn loads in ~1 s: only when splitting
+
         train, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=seed)
     except ValueError as exc:
         raise _fail(f"cannot split {str(root)!r} with test_fraction={test_fraction} ({exc})") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError
 
@@ -58,6 +57,8 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise _fail(f"missing file {str(path)!r}")
     try:
+        import scipy.io  # only when SVHN files are read
+
         mat = scipy.io.loadmat(path, variable_names=("X", "y"))
     except Exception as exc:  # scipy raises several types for a bad or truncated file
         raise _fail(f"cannot read {str(path)!r} as a MATLAB file ({type(exc).__name__}: {exc})") from None
