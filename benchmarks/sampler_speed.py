@@ -1,36 +1,41 @@
-"""Sampler speed and memory: seqgcn's operator GCN against a dense N×N reference.
+"""GCN sampler speed: idle, beside a busy core, and against a dense N×N reference; plus the picks' independence of threads.
 
-The reference is written here the straightforward way (as research code does it):
-the N×N adjacency of eq. 4 is built densely, the first layer computes A @ (X W)
-every step, scores go through sigmoid then log. It draws its initial weights and
-dropout masks from the same seeded generator sequence as seqgcn, so both train
-the same network on the same masks and should pick (almost) the same items.
+For UncertainGCN and CoreGCN at N = 11,000 nodes (10,000 candidates + 1,000
+labelled, m = 512, 200 GCN steps, budget 1,000) it prints one table row each:
 
-Every measurement runs in a fresh subprocess, so "peak RSS" is that run's own
-high-water mark (it includes the Python interpreter, torch and the features).
+    idle s        one selection on the otherwise idle machine (median of --repeat runs)
+    busy s        the same beside one busy-loop process (``while True: pass``, started and killed here)
+    busy ÷ idle   the slowdown a busy core causes
+    dense s       the dense reference below, idle
+    speed-up      dense ÷ idle
+    same as dense share of picks the two implementations agree on
 
-    python benchmarks/sampler_speed.py                 # N = 11,000 (both) and N = 100,000 (seqgcn)
-    python benchmarks/sampler_speed.py --quick         # small sizes, a smoke test
-    python benchmarks/sampler_speed.py --contention    # idle vs beside a CPU hog, per thread policy
+The dense reference is written here the straightforward way (as research code does
+it): the N×N adjacency of eq. 4 built densely, A @ (X W1) every step, sigmoid then
+log, autograd, `torch.optim.Adam`, torch's default threads. It draws its initial
+weights and dropout masks from the same seeded generator sequence as seqgcn, so
+both train the same network on the same masks.
 
---contention times one seqgcn selection (UncertainGCN and CoreGCN, N = 5,500 by
-default, or the first of --sizes) twice per thread policy: idle, then while
-`--hogs` busy-loop processes (plain `while True: pass` subprocesses, started and
-killed by this script) compete for the cores. It prints idle seconds, loaded
-seconds and loaded ÷ idle for each policy:
+Then it checks that the picks are identical with torch's thread count 1 and 2 and
+the samplers' ``workers`` 1 and 2 (and beside the busy core), and that torch ops
+run the way seqgcn relies on: with one intra-op thread, called from two Python
+threads at once, each runs on one core (process CPU time ÷ wall time) and gives
+the same bits as when run alone.
 
-    adaptive  seqgcn's default: thread count chosen by timing the steps (samplers/_threads.py)
-    all       every step with all of torch's threads (seqgcn before the fix)
-    one       every step with one thread
+Every selection runs in a fresh subprocess (peak RSS is that process's own).
+"Idle" means only as idle as the machine is: run it on an otherwise idle machine.
 
-"Idle" means only as idle as the machine is: run it on an otherwise idle
-machine for numbers to report.
+    python benchmarks/sampler_speed.py                       # the table above (about 8 minutes, mostly dense)
+    python benchmarks/sampler_speed.py --no-dense            # idle vs busy core and the pick checks only
+    python benchmarks/sampler_speed.py --quick               # N = 2,000, budget 200: a smoke test
+    python benchmarks/sampler_speed.py --large 100000        # also seqgcn alone at N = 100,000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -39,6 +44,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+METHODS = ("UncertainGCN", "CoreGCN")
 
 
 # --------------------------------------------------------------------------- data
@@ -87,22 +94,23 @@ def dense_reference(features, labelled, candidates, budget, *, method, seed, nor
     def forward(mask):
         h = torch.relu(adj @ (x @ w1) + b1)  # (N, hidden)
         feat = h if mask is None else h * mask
-        return torch.sigmoid(adj @ (feat @ w2) + b2).squeeze(1), h  # (N,), (N, hidden)
+        return (adj @ (feat @ w2) + b2).squeeze(1), h  # (N,) logits, (N, hidden)
 
     for _ in range(epochs):
         (mask,) = dropout_masks(rng, n, hidden, 1, 1.0 - dropout)
-        scores, _ = forward(mask)
+        scores = torch.sigmoid(forward(mask)[0])  # (N,)
         loss = -torch.log(scores[n_cand:].clamp_min(1e-12)).mean() - lam * torch.log((1 - scores[:n_cand]).clamp_min(1e-12)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        scores, h = forward(None)
+        logits, h = forward(None)
     if method == "UncertainGCN":
-        gap = (scores[:n_cand] - margin).abs().numpy()
+        gap = (torch.sigmoid(logits[:n_cand]) - margin).abs().numpy()
         return nodes[np.argsort(gap, kind="stable")[:budget]]
-    # CoreGCN: k-center greedy with a full (n_candidates, n_labelled) distance matrix, as research code does
-    emb_c, emb_l = h[:n_cand], h[n_cand:]
+    # CoreGCN: k-center greedy on cat(h, logit) with a full (n_candidates, n_labelled) distance matrix, as research code does
+    emb = torch.cat([h, logits[:, None]], dim=1)  # (N, hidden + 1)
+    emb_c, emb_l = emb[:n_cand], emb[n_cand:]
     min_dist = torch.cdist(emb_c, emb_l).min(1).values
     picked = []
     for _ in range(budget):
@@ -118,139 +126,189 @@ def worker(args) -> None:
 
     from seqgcn import get_sampler
 
-    torch.set_num_threads(args.threads) if args.threads else None
-    if args.policy != "adaptive":  # the old behaviours, for --contention: a fixed thread count for every step
-        import seqgcn.samplers._threads as step_threads
-
-        fixed = torch.get_num_threads() if args.policy == "all" else 1
-        torch.set_num_threads(fixed)
-        init = step_threads.StepThreads.__init__
-
-        def fixed_init(self, device="cpu", **kwargs):
-            init(self, device, **kwargs)
-            self.options = [fixed]
-
-        step_threads.StepThreads.__init__ = fixed_init
+    if args.threads:
+        torch.set_num_threads(args.threads)  # a script may set process state; the library never does for long
     features = synthetic_features(args.n_items, args.dim, args.seed)
     labelled, candidates = split(args.n_items, args.n_labelled, args.seed)
     rss_before = peak_rss_mb()
     start = time.perf_counter()
     if args.impl == "seqgcn":
-        sampler = get_sampler(args.method, seed=args.seed, normalization=args.normalization)
+        options = {"workers": args.workers} if args.workers else {}
+        sampler = get_sampler(args.method, seed=args.seed, normalization=args.normalization, **options)
         picked = sampler.select(features, labelled, args.budget, candidates=candidates)
+        workers = sampler.diagnostics_.get("workers")  # absent before seqgcn ran in blocks
     else:
         picked = dense_reference(features, labelled, candidates, args.budget, method=args.method, seed=args.seed,
                                  normalization=args.normalization)
+        workers = None
     seconds = time.perf_counter() - start
     np.save(args.picks, picked)
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before,
+                      "torch_threads": torch.get_num_threads(), "workers": workers}))
 
 
-def run_one(impl, method, n_items, a, policy="adaptive") -> dict:
-    picks = Path(a.tmp) / f"{impl}-{method}-{n_items}.npy"
+def run_one(impl, method, n_items, a, *, threads=0, workers=0, tag="") -> dict:
+    """One selection in a fresh subprocess: its seconds, peak RSS and picks."""
+    picks = Path(a.tmp) / f"sampler_speed-{impl}-{method}-{n_items}-{threads}-{workers}{tag}.npy"
     cmd = [sys.executable, __file__, "--worker", "--impl", impl, "--method", method, "--n-items", str(n_items),
            "--n-labelled", str(a.n_labelled), "--budget", str(a.budget), "--dim", str(a.dim), "--seed", str(a.seed),
-           "--normalization", a.normalization, "--picks", str(picks), "--policy", policy]
+           "--normalization", a.normalization, "--picks", str(picks), "--threads", str(threads), "--workers", str(workers)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result.update(impl=impl, method=method, n_items=n_items, picks=np.load(picks))
     return result
 
 
-def contention(a) -> None:
-    """Idle and loaded time of one selection per method and thread policy; see the module docstring."""
-    import os
-
-    n = a.sizes[0] if a.sizes != [11_000] else 5_500
-    print(f"{os.cpu_count()} CPUs; N = {n:,}, labelled {a.n_labelled}, budget {a.budget}; {a.hogs} hog process(es) when loaded\n")
-    header = f"{'method':<13} {'policy':<9} {'idle s':>8} {'loaded s':>9} {'loaded/idle':>12}"
-    print(header)
-    print("-" * len(header))
-    table = []
-    for method in a.methods:
-        for policy in a.policies:
-            idle = run_one("seqgcn", method, n, a, policy)["seconds"]
-            hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.hogs)]
-            try:
-                time.sleep(0.5)  # let the hogs reach full speed
-                loaded = run_one("seqgcn", method, n, a, policy)["seconds"]
-            finally:
-                for hog in hogs:
-                    hog.kill()
-                    hog.wait()
-            table.append({"method": method, "policy": policy, "n_items": n, "idle_s": idle, "loaded_s": loaded, "ratio": loaded / idle})
-            print(f"{method:<13} {policy:<9} {idle:>8.2f} {loaded:>9.2f} {loaded / idle:>11.2f}×", flush=True)
-    if a.json:
-        Path(a.json).write_text(json.dumps({"contention": table, "hogs": a.hogs}, indent=2))
+def beside_busy_core(fn):
+    """fn() while one busy-loop process (started and killed here) keeps a core busy."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it reach full speed
+        return fn()
+    finally:
+        hog.kill()
+        hog.wait()
 
 
+def median_run(impl, method, n, a, repeat, **kwargs) -> dict:
+    runs = [run_one(impl, method, n, a, **kwargs) for _ in range(repeat)]
+    best = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    return best
+
+
+# --------------------------------------------------------------------------- torch ops from two Python threads
+def check_torch_threads(seconds: float = 1.5) -> dict:
+    """CPU ÷ wall time while 1 or 2 Python threads run (1024, 512)·(512, 128) products with one intra-op thread,
+    and whether each thread's results equal those computed alone."""
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.rand(8, 1024, 512, generator=g), torch.rand(512, 128, generator=g)
+        alone = [a[i] @ b for i in range(8)]  # (1024, 128) each, computed by the calling thread
+        result = {}
+        for n_threads in (1, 2):
+            same = []
+            stop = time.perf_counter() + seconds
+
+            def loop() -> None:
+                torch.set_num_threads(1)  # a new thread's own OpenMP setting, as seqgcn's workers set it
+                while time.perf_counter() < stop:
+                    same.append(all(torch.equal(a[i] @ b, alone[i]) for i in range(8)))
+
+            threads = [threading.Thread(target=loop) for _ in range(n_threads)]
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            result[n_threads] = {"cpu_per_wall": (time.process_time() - cpu0) / (time.perf_counter() - wall0),
+                                 "identical": all(same), "rounds": len(same)}
+        return result
+    finally:
+        torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- the table
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--impl", default="seqgcn", help=argparse.SUPPRESS)
     p.add_argument("--picks", help=argparse.SUPPRESS)
-    p.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--method", default="UncertainGCN", help=argparse.SUPPRESS)
     p.add_argument("--n-items", type=int, default=11_000, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, default=11_000, help="N, candidates + labelled (default 11,000)")
     p.add_argument("--n-labelled", type=int, default=1_000, help="labelled items (default 1,000)")
     p.add_argument("--budget", type=int, default=1_000, help="items to select (default 1,000)")
     p.add_argument("--dim", type=int, default=512, help="feature dimension m (default 512)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--normalization", default="column", choices=["column", "row"], help="adjacency normalisation for both implementations")
-    p.add_argument("--sizes", type=int, nargs="+", default=[11_000], help="N compared against the dense reference (default 11,000)")
-    p.add_argument("--large", type=int, nargs="*", default=[100_000], help="N run with seqgcn alone (default 100,000)")
-    p.add_argument("--quick", action="store_true", help="smoke test: N = 2,000 and 20,000, budget 200")
-    p.add_argument("--contention", action="store_true", help="idle vs beside CPU hogs, per thread policy (see above)")
-    p.add_argument("--hogs", type=int, default=1, help="busy-loop processes for --contention (default 1)")
-    p.add_argument("--policies", nargs="+", default=["adaptive", "all", "one"], choices=["adaptive", "all", "one"],
-                   help="thread policies compared by --contention")
-    p.add_argument("--methods", nargs="+", default=["UncertainGCN", "CoreGCN"], help="methods timed by --contention")
-    p.add_argument("--policy", default="adaptive", help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, default=1, help="seqgcn runs per cell; the median is shown (default 1)")
+    p.add_argument("--no-dense", action="store_true", help="skip the dense reference (most of the run time)")
+    p.add_argument("--large", type=int, nargs="*", default=[], help="N also run with seqgcn alone, idle (e.g. 100000)")
+    p.add_argument("--quick", action="store_true", help="smoke test: N = 2,000, labelled 200, budget 200")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--tmp", default="/tmp", help="where the workers leave their picks")
     a = p.parse_args()
     if a.worker:
         return worker(a)
     if a.quick:
-        a.sizes, a.large, a.n_labelled, a.budget = [2_000], [20_000], 200, 200
-    if a.contention:
-        return contention(a)
+        a.size, a.n_labelled, a.budget = 2_000, 200, 200
 
     import torch
 
     import seqgcn
 
-    print(f"seqgcn {seqgcn.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    n = a.size
+    print(f"seqgcn {seqgcn.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print(f"features: synthetic non-negative, m = {a.dim}; labelled {a.n_labelled}; budget {a.budget}; "
-          f"normalization {a.normalization}; 200 GCN steps, hidden 128\n")
-    rows, table = [], []
-    for n in a.sizes:
-        for method in ("UncertainGCN", "CoreGCN"):
-            ours = run_one("seqgcn", method, n, a)
-            ref = run_one("dense", method, n, a)
-            agree = len(np.intersect1d(ours["picks"], ref["picks"])) / a.budget
-            table.append((method, n, ours["seconds"], ref["seconds"], ref["seconds"] / ours["seconds"],
-                          ours["peak_rss_mb"], ref["peak_rss_mb"], agree))
-            rows += [ours, ref]
-    for n in a.large:
-        for method in ("UncertainGCN", "CoreGCN"):
-            ours = run_one("seqgcn", method, n, a)
-            table.append((method, n, ours["seconds"], float("nan"), float("nan"), ours["peak_rss_mb"], float("nan"), float("nan")))
-            rows.append(ours)
+    print(f"N = {n:,} (labelled {a.n_labelled:,}), m = {a.dim}, budget {a.budget:,}, normalization {a.normalization}; "
+          f"200 GCN steps, hidden 128; median of {a.repeat} run(s) per seqgcn cell\n", flush=True)
 
-    header = f"{'method':<13} {'N':>8} {'seqgcn s':>9} {'dense s':>9} {'speed-up':>9} {'seqgcn MB':>10} {'dense MB':>9} {'same picks':>10}"
-    print(header)
-    print("-" * len(header))
-    for method, n, ts, td, ratio, ms, md, agree in table:
-        fmt = lambda v, f: "—" if v != v else format(v, f)  # noqa: E731  (NaN → dash)
-        print(f"{method:<13} {n:>8,} {ts:>9.2f} {fmt(td, '9.2f'):>9} {fmt(ratio, '8.1f') + '×' if ratio == ratio else '—':>9} "
-              f"{ms:>10.0f} {fmt(md, '9.0f'):>9} {fmt(agree * 100 if agree == agree else agree, '9.1f') + '%' if agree == agree else '—':>10}")
-    print("\npeak RSS is the whole process (interpreter + torch + features), measured per run in a fresh subprocess.")
+    rows, runs = [], []
+    for method in METHODS:
+        idle = median_run("seqgcn", method, n, a, a.repeat)
+        busy = beside_busy_core(lambda: median_run("seqgcn", method, n, a, a.repeat, tag="-busy"))
+        dense = None if a.no_dense else run_one("dense", method, n, a)
+        agree = float("nan") if dense is None else len(np.intersect1d(idle["picks"], dense["picks"])) / a.budget
+        row = {"method": method, "n_items": n, "idle_s": idle["seconds"], "idle_runs_s": idle["all_seconds"],
+               "busy_s": busy["seconds"], "busy_runs_s": busy["all_seconds"], "busy_over_idle": busy["seconds"] / idle["seconds"],
+               "dense_s": dense["seconds"] if dense else None, "speedup": dense["seconds"] / idle["seconds"] if dense else None,
+               "seqgcn_peak_mb": idle["peak_rss_mb"], "dense_peak_mb": dense["peak_rss_mb"] if dense else None,
+               "same_as_dense": agree, "same_picks_busy": bool(np.array_equal(idle["picks"], busy["picks"])),
+               "workers": idle["workers"]}
+        rows.append(row)
+        runs += [idle, busy] + ([dense] if dense else [])
+        print(f"  {method}: idle {idle['seconds']:.2f} s, beside a busy core {busy['seconds']:.2f} s"
+              + (f", dense {dense['seconds']:.1f} s" if dense else ""), flush=True)
+
+    header = (f"{'method':<13} {'N':>7} {'idle s':>7} {'busy s':>7} {'busy÷idle':>9} {'dense s':>8} {'speed-up':>8} "
+              f"{'seqgcn MB':>9} {'dense MB':>8} {'same as dense':>13}")
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in rows:
+        dense = "—" if r["dense_s"] is None else f"{r['dense_s']:.1f}"
+        speedup = "—" if r["speedup"] is None else f"{r['speedup']:.1f}×"
+        dense_mb = "—" if r["dense_peak_mb"] is None else f"{r['dense_peak_mb']:.0f}"
+        agree = "—" if r["same_as_dense"] != r["same_as_dense"] else f"{100 * r['same_as_dense']:.1f} %"
+        print(f"{r['method']:<13} {r['n_items']:>7,} {r['idle_s']:>7.2f} {r['busy_s']:>7.2f} {r['busy_over_idle']:>8.2f}× {dense:>8} "
+              f"{speedup:>8} {r['seqgcn_peak_mb']:>9.0f} {dense_mb:>8} {agree:>13}")
+
+    print("\nPicks with torch threads × workers (each a fresh process), against threads 2 × workers 2 idle:")
+    identity = {}
+    for r, method in zip(rows, METHODS):
+        reference = next(x for x in runs if x["method"] == method and x["impl"] == "seqgcn")["picks"]
+        same = {"busy core": r["same_picks_busy"]}
+        for threads, workers in ((1, 1), (1, 2), (2, 1), (2, 2)):
+            same[f"threads {threads}, workers {workers}"] = bool(np.array_equal(
+                run_one("seqgcn", method, n, a, threads=threads, workers=workers, tag="-check")["picks"], reference))
+        identity[method] = same
+        print(f"  {method}: " + ", ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in same.items()), flush=True)
+
+    threads_check = check_torch_threads()
+    print("\nTorch ops with one intra-op thread, called from Python threads at once ((1024, 512)·(512, 128) products):")
+    for count, c in threads_check.items():
+        print(f"  {count} Python thread(s): CPU ÷ wall {c['cpu_per_wall']:.2f}, results "
+              f"{'bit-identical to' if c['identical'] else 'DIFFERENT from'} the same products computed alone ({c['rounds']} rounds)")
+
+    large = []
+    for n_large in a.large:
+        for method in METHODS:
+            r = run_one("seqgcn", method, n_large, a)
+            large.append({"method": method, "n_items": n_large, "seconds": r["seconds"], "peak_rss_mb": r["peak_rss_mb"]})
+            print(f"  {method} at N = {n_large:,}: {r['seconds']:.2f} s, peak {r['peak_rss_mb']:.0f} MB", flush=True)
+
     if a.json:
-        for r in rows:
-            r.pop("picks")
-        Path(a.json).write_text(json.dumps({"table": [dict(zip(["method", "n_items", "seqgcn_s", "dense_s", "speedup", "seqgcn_peak_mb", "dense_peak_mb", "agreement"], t)) for t in table], "runs": rows}, indent=2))
+        for r in runs:
+            r.pop("picks", None)
+        Path(a.json).write_text(json.dumps({"table": rows, "pick_identity": identity, "torch_threads_check": threads_check,
+                                            "large": large, "runs": runs}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -86,3 +86,14 @@ def test_a_sampler_option_no_method_takes(capsys, tmp_path):
     assert err == ("seqgcn: error: command line: option gcn_epochs=5 applies to none of the methods (Random, CoreSet); "
                    "remove it or add a method that takes it")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("method, message", [
+    ("UncertainGCN(layers=100000000)", "layers=100000000 must be at most 1,000"),
+    ("CoreGCN(hidden=10000000)", "hidden=10000000 must be at most 65,536"),
+    ("UncertainGCN(epochs=1000000000)", "epochs=1000000000 must be at most 1,000,000"),
+    ("FeatProp(hops=99999)", "hops=99999 must be at most 1,000"),
+])
+def test_options_beyond_any_sense_fail_at_once(capsys, tmp_path, method, message):
+    err = one_line_error(capsys, ["run", *TINY, "--methods", method, "--out", tmp_path / "r"])
+    assert message in err and not (tmp_path / "r").exists()

@@ -14,10 +14,18 @@ is trained for `epochs` full-batch Adam steps on eq. 6,
 with log-sigmoid so that log(0) never happens. Since A X does not change across
 epochs, it is computed once and the first layer costs one (N, m)·(m, hidden)
 product per step. For the 2-layer GCN the gradients are written out by hand and
-computed in blocks of rows (`two_layer_step`, tested equal to autograd); the
-1- and 3-layer ablations use autograd. The number of CPU threads of the steps
-is chosen by timing them (`seqgcn.samplers._threads.StepThreads`), so that a
-core busy with other work slows a selection in proportion, not 10–20×.
+computed in blocks of rows (`TwoLayerStep`, tested equal to autograd); the
+1- and 3-layer ablations use autograd.
+
+The picks do not depend on the machine's thread count or load. The whole
+selection runs in a `seqgcn.graph.RowBlocks`: every torch op on one intra-op
+thread (so each has one order of float sums), parallel over fixed blocks of
+`seqgcn.graph.BLOCK_ROWS` rows that a few threads (``workers``) take one at a
+time, each block writing its own rows or returning its own partial sum, the
+partial sums added in block order. A thread that shares its core with another
+process runs fewer blocks; no number changes. Each step's dropout mask comes
+from a fixed stretch of the generator's stream (`DropoutStream`), so it too is the
+same whichever thread draws it and when.
 
 UncertainGCN picks the candidates whose score is closest to s_margin
 (reference code, ``margin_rule="closest"``). The paper's eq. 7 literally reads
@@ -34,6 +42,7 @@ with the reference picks on only about 30–50 % of items.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import numpy as np
@@ -41,9 +50,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from seqgcn.checks import InputError, check_choice, check_positive_int, check_probability, resolve_device
-from seqgcn.graph import KINDS, NORMALIZATIONS, Adjacency, l2_normalize
-from seqgcn.samplers._threads import StepThreads
+from seqgcn.checks import (MAX_DEPTH, MAX_STEPS, MAX_WIDTH, InputError, check_choice, check_int, check_positive_int,
+                           check_probability, resolve_device)
+from seqgcn.graph import BLOCK_ROWS, KINDS, NORMALIZATIONS, Adjacency, RowBlocks, l2_normalize
 from seqgcn.samplers.base import FeatureSampler, Problem
 from seqgcn.samplers.kcenter import k_center_greedy
 
@@ -69,28 +78,111 @@ def init_gcn_params(sizes: list[int], *, rng: np.random.Generator, device=None) 
 def dropout_masks(rng: np.random.Generator, n_nodes: int, hidden: int, count: int, keep: float, device=None) -> list[torch.Tensor]:
     """`count` inverted-dropout masks (n_nodes, hidden): 0, or 1/keep' with probability keep'.
 
-    Entries are kept when a uniform 16-bit integer falls below round(keep·2¹⁶), so
-    keep' = round(keep·2¹⁶)/2¹⁶ is within 8e-6 of `keep`; scaling by 1/keep' keeps the
-    expectation exact. Drawn with numpy's PCG64: about 9× faster than torch's CPU
-    generator for float masks, and 16-bit draws halve that again.
+    Drawn as `DropoutStream` draws them (see there): the same masks, here in one
+    piece. Used by the 1- and 3-layer ablations, tests and benchmarks.
     """
-    threshold = int(round(keep * 65536))
-    scale = 65536.0 / threshold
-    masks = []
-    for _ in range(count):
-        kept = rng.integers(0, 65536, size=(n_nodes, hidden), dtype=np.uint16) < threshold  # (N, hidden)
-        masks.append(torch.from_numpy(np.multiply(kept, scale, dtype=np.float32)).to(device))
-    return masks
+    stream = DropoutStream(rng, n_nodes, hidden, keep)
+    every = slice(0, n_nodes)
+    return [stream.next()[every].to(device) for _ in range(count)]
 
 
-def gcn_forward(ax: torch.Tensor, adj: Adjacency, params: list[torch.Tensor], masks: list[torch.Tensor] | None):
+class DropoutStream:
+    """Inverted-dropout masks (n_nodes, hidden) from `rng`, one per training step, drawable block by block.
+
+    A unit is kept when a uniform 16-bit integer falls below round(keep·2¹⁶), so
+    keep' = round(keep·2¹⁶)/2¹⁶ is within 8e-6 of `keep`; kept units are scaled by
+    1/keep', which keeps the expectation exact (0 < keep' requires keep > 2⁻¹⁷).
+    The integers of a step are the 16-bit pieces (little end first) of the next
+    ⌈n_nodes·hidden/4⌉ 64-bit outputs of rng's PCG64, row after row; on a
+    little-endian machine the same as ``rng.integers(0, 2**16, (n_nodes, hidden),
+    dtype=np.uint16)`` when n_nodes·hidden is a multiple of 4 (it was drawn so before).
+
+    `next()` reserves a step's outputs (rng moves past them at once) and returns
+    its `StepMask`; ``mask[rows]`` draws those rows from their fixed offset in the
+    stream (PCG64.advance), on whichever thread asks, in any order: each block of
+    a step is drawn where it is used, in parallel, and the masks never depend on
+    the order. numpy's PCG64, 16-bit draws: several times faster than torch's CPU
+    generator for a float mask.
+    """
+
+    def __init__(self, rng: np.random.Generator, n_nodes: int, hidden: int, keep: float):
+        self.bit_generator = rng.bit_generator  # a PCG64 (np.random.default_rng's), which has `advance`
+        self.n_nodes, self.hidden = n_nodes, hidden
+        self.threshold = int(round(keep * 65536))  # ≥ 1: the sampler refuses a dropout this would round to 0
+        self.scale = 65536.0 / self.threshold  # 1/keep'
+        self.words = -(-n_nodes * hidden // 4)  # 64-bit outputs per step
+        self._local = threading.local()  # one generator per thread, re-positioned for each block
+
+    def next(self) -> "StepMask":
+        """The next step's mask (drawn later, by rows or whole)."""
+        state = self.bit_generator.state
+        self.bit_generator.advance(self.words)
+        return StepMask(self, state)
+
+    def bits(self, state: dict, rows: slice) -> np.ndarray:
+        """The 16-bit integers of rows `rows` of the step starting at generator `state`: (B·hidden,) uint16."""
+        gen = getattr(self._local, "gen", None)
+        if gen is None:
+            gen = self._local.gen = type(self.bit_generator)(0)
+        first = rows.start * self.hidden  # position of the rows' first 16-bit draw in the step
+        count = (rows.stop - rows.start) * self.hidden
+        gen.state = state
+        gen.advance(first // 4)
+        return gen.random_raw(-(-(first % 4 + count) // 4)).view(np.uint16)[first % 4: first % 4 + count]
+
+    def mask(self, bits: np.ndarray, out: np.ndarray | None = None) -> torch.Tensor:
+        """The (B, hidden) float32 mask of `bits`, 0 or 1/keep', written into `out` when given (then shared)."""
+        kept = bits.reshape(-1, self.hidden) < self.threshold  # (B, hidden)
+        return torch.from_numpy(np.multiply(kept, np.float32(self.scale), out=out, dtype=np.float32))
+
+
+class StepMask:
+    """One step's dropout mask, (n_nodes, hidden): ``mask[rows]`` draws those rows (see `DropoutStream`).
+
+    `draw_all` draws the whole step's integers at once, e.g. on a thread that would
+    otherwise wait; ``ready`` may hold the Future of that call, which rows then await.
+    """
+
+    def __init__(self, stream: DropoutStream, state: dict):
+        self.stream, self.state = stream, state
+        self.scale = stream.scale
+        self.shape = (stream.n_nodes, stream.hidden)
+        self.whole = None  # (n_nodes·hidden,) uint16, once drawn by `draw_all`
+        self.ready = None  # the Future of a `draw_all` running on another thread
+
+    def draw_all(self) -> None:
+        self.whole = self.stream.bits(self.state, slice(0, self.shape[0]))
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        return self.rows(rows)
+
+    def rows(self, rows: slice, *, out: np.ndarray | None = None) -> torch.Tensor:
+        """``self[rows]``, (B, hidden); drawn into the first B rows of `out` (float32) when given."""
+        if self.ready is not None:
+            self.ready.result()
+        hidden = self.shape[1]
+        if self.whole is not None:
+            bits = self.whole[rows.start * hidden: rows.stop * hidden]
+        else:
+            bits = self.stream.bits(self.state, rows)
+        return self.stream.mask(bits, None if out is None else out[: rows.stop - rows.start])
+
+
+def gcn_forward(ax: torch.Tensor, adj: Adjacency, params: list[torch.Tensor], masks: list[torch.Tensor] | None, *,
+                blocks: RowBlocks | None = None):
     """Logits (N,) and first-layer output (N, hidden) of the GCN.
 
     ax : (N, m) precomputed A @ X.  masks : one (N, hidden) dropout mask (already
     scaled by 1/(1−p)) per hidden layer, or None in evaluation mode.
+    blocks : a `RowBlocks` to compute the first layer's product in (no autograd then).
     """
     n_layers = len(params) // 2
-    h = torch.addmm(params[1], ax, params[0])  # (N, h1): A (X W1) + b1 = (A X) W1 + b1
+    if blocks is None:
+        h = torch.addmm(params[1], ax, params[0])  # (N, h1): A (X W1) + b1 = (A X) W1 + b1
+    else:
+        w, b = params[0].detach(), params[1].detach()
+        h = torch.empty(ax.shape[0], w.shape[1], dtype=ax.dtype, device=ax.device)  # (N, h1)
+        blocks.map(lambda _, rows: torch.addmm(b, ax[rows], w, out=h[rows]))
     first = None
     for layer in range(1, n_layers):
         if masks is None:
@@ -107,61 +199,122 @@ def gcn_forward(ax: torch.Tensor, adj: Adjacency, params: list[torch.Tensor], ma
     return h.squeeze(1), first  # (N,), (N, hidden)
 
 
-def two_layer_step(ax: torch.Tensor, adj: Adjacency, adj_t: Adjacency, params: list[torch.Tensor], mask: torch.Tensor,
-                   is_labelled: torch.Tensor, weight_unlabelled: float, *, block_rows: int = 4096) -> float:
-    """Loss (eq. 6) of the 2-layer GCN and its gradients, written into ``p.grad``; returns the loss.
+def two_layer_step(ax: torch.Tensor, adj: Adjacency, adj_t: Adjacency, params: list[torch.Tensor], mask,
+                   is_labelled: torch.Tensor, weight_unlabelled: float, *, block_rows: int = BLOCK_ROWS) -> float:
+    """One `TwoLayerStep` on the calling thread, in blocks of `block_rows`: loss (eq. 6), gradients into ``p.grad``."""
+    with RowBlocks(ax.shape[0], workers=1, device=ax.device, block_rows=block_rows) as blocks:
+        step = TwoLayerStep(ax, adj, adj_t, is_labelled, weight_unlabelled, hidden=params[0].shape[1], blocks=blocks)
+        return step(params, mask)
 
-    The same numbers as `gcn_forward` + `gcn_loss` + autograd, computed by hand in
-    blocks of rows so that the (N, hidden) intermediates stay in cache:
 
-        P = A X W1 + b1,  H = relu(P)·M,  z = H w2,  y = A z + b2        forward
-        g_y = ∂L/∂y,  g_z = Aᵀ g_y,  g_P = [H > 0]·(1/keep)·(g_z w2ᵀ)     backward
-        ∂W1 = (A X)ᵀ g_P,  ∂b1 = Σ g_P,  ∂w2 = Hᵀ g_z,  ∂b2 = Σ g_y
+class TwoLayerStep:
+    """Loss (eq. 6) of the 2-layer GCN and its gradients, by hand, in blocks of rows; buffers kept across steps.
 
-    Only H is kept between the passes: H > 0 exactly where relu and the dropout
-    mask both let a unit through, and there the mask equals 1/keep.
+    ``step(params, mask, next_mask=None)`` writes the gradients into ``p.grad`` and
+    returns the loss: the same numbers as `gcn_forward` + `gcn_loss` + autograd up
+    to float rounding. With M the dropout mask (0 or s = 1/keep'):
+
+        P = A X W1 + b1,  H = relu(P)·M,  z = H w2,  y = A z + b2         forward
+        g_y = ∂L/∂y,  g_z = Aᵀ g_y,  Q = [H > 0]·g_z  (N, hidden)          backward
+        ∂W1 = ((A X)ᵀ Q)·(s w2)ᵀ,  ∂b1 = (1ᵀ Q)·(s w2)ᵀ,  ∂w2 = Hᵀ g_z,  ∂b2 = 1ᵀ g_y
+
+    (∂L/∂P = [H > 0]·s·(g_z w2ᵀ): H > 0 exactly where relu and the mask both let a
+    unit through, and there M = s.) Three passes over `blocks` (a `RowBlocks`):
+    (1) P, H, z and each block's share of the sum over N in A z; (2) y, g_y and
+    their share of the sum in Aᵀ g_y; (3) g_z, Q and each block's partial
+    gradients. Partial sums are added in block order, so no number depends on
+    which thread ran which block. Every buffer is allocated once, in the
+    constructor: fresh multi-megabyte buffers each step cost page faults.
+
+    ax : (N, m) A X.  adj, adj_t : A and Aᵀ.  is_labelled : (N,) bool.
+    mask (per call) : (N, hidden) float tensor, 0 or s (as `dropout_masks` draws it),
+        or a `StepMask` (its rows drawn where they are used).
+    next_mask (per call) : the next step's `StepMask`, or None. With more than one
+        worker, one of them draws it whole while the calling thread adds up this
+        step's partial gradients and runs the optimizer (it would otherwise wait).
     """
-    w1, b1, w2, b2 = (p.detach() for p in params)
-    n = ax.shape[0]
-    scale = float(mask.max()) if mask.numel() else 1.0  # 1/keep of the inverted-dropout mask
-    with torch.no_grad():
-        hidden = torch.empty(n, w1.shape[1], dtype=ax.dtype, device=ax.device)  # (N, hidden): H
-        z = torch.empty(n, 1, dtype=ax.dtype, device=ax.device)  # (N, 1)
-        for r in range(0, n, block_rows):
-            rows = slice(r, r + block_rows)
-            pre = torch.addmm(b1, ax[rows], w1)  # (B, hidden)
-            h = torch.mul(pre, mask[rows], out=hidden[rows]).clamp_min_(0.0)  # (B, hidden): relu(P)·M, as M ≥ 0
-            torch.mm(h, w2, out=z[rows])  # (B, 1)
-        y = (adj @ z).squeeze(1) + b2  # (N,) logits
 
-        n_lab = int(is_labelled.sum())
-        n_unl = n - n_lab
-        loss = gcn_loss(y, is_labelled, weight_unlabelled)
-        s = torch.sigmoid(y)
-        g_y = torch.where(is_labelled, (s - 1.0) / max(n_lab, 1), weight_unlabelled * s / max(n_unl, 1))  # (N,)
-        g_z = adj_t @ g_y[:, None]  # (N, 1)
+    def __init__(self, ax: torch.Tensor, adj: Adjacency, adj_t: Adjacency, is_labelled: torch.Tensor,
+                 weight_unlabelled: float, *, hidden: int, blocks: RowBlocks):
+        self.ax, self.adj, self.adj_t, self.blocks = ax, adj, adj_t, blocks
+        self.is_labelled, self.weight_unlabelled = is_labelled, weight_unlabelled
+        self.n_lab = int(is_labelled.sum())
+        n, m, k = ax.shape[0], ax.shape[1], len(blocks.slices)
+        new = dict(dtype=ax.dtype, device=ax.device)
+        self.h = torch.empty(n, hidden, **new)  # (N, hidden): H
+        self.z, self.y, self.g_y = (torch.empty(n, 1, **new) for _ in range(3))  # (N, 1) each
+        self.scratch = threading.local()  # per thread: a block's Q and mask rows, reused while still in cache
+        self.part_w1 = torch.empty(k, hidden, m, **new)  # (blocks, hidden, m): Qᵀ (A X) per block (faster than (A X)ᵀ Q)
+        self.part_b1 = torch.empty(k, hidden, **new)  # (blocks, hidden)
+        self.part_w2 = torch.empty(k, hidden, 1, **new)  # (blocks, hidden, 1)
+        self.part_b2 = torch.empty(k, 1, **new)  # (blocks, 1)
 
-        g_w1 = torch.zeros_like(w1)
-        g_b1 = torch.zeros_like(b1)
-        g_w2 = hidden.T @ g_z  # (hidden, 1)
-        w2_row = w2.T * scale  # (1, hidden)
-        for r in range(0, n, block_rows):
-            rows = slice(r, r + block_rows)
-            g_pre = torch.where(hidden[rows] > 0, g_z[rows] * w2_row, 0.0)  # (B, hidden)
-            g_w1.addmm_(ax[rows].T, g_pre)
-            g_b1 += g_pre.sum(0)
-    for p, g in zip(params, (g_w1, g_b1, g_w2, g_y.sum(0, keepdim=True))):
-        p.grad = g
-    return float(loss)
+    def __call__(self, params: list[torch.Tensor], mask, *, next_mask=None) -> float:
+        w1, b1, w2, b2 = (p.detach() for p in params)
+        ax, adj, adj_t, blocks = self.ax, self.adj, self.adj_t, self.blocks
+        n = ax.shape[0]
+        n_lab, n_unl = self.n_lab, n - self.n_lab
+        lab = self.is_labelled[:, None]  # (N, 1)
+        drawn = isinstance(mask, StepMask)
+        scale = mask.scale if drawn else (float(mask.max()) if mask.numel() else 1.0)
+        with torch.no_grad():
+            def forward(i: int, rows: slice):
+                m = mask.rows(rows, out=self._buffers()[1]) if drawn else mask[rows]  # (B, hidden)
+                h = torch.addmm(b1, ax[rows], w1, out=self.h[rows])  # (B, hidden): P
+                h.mul_(m.to(h.device)).clamp_min_(0.0)  # (B, hidden): relu(P)·M, as M ≥ 0
+                z = torch.mm(h, w2, out=self.z[rows])  # (B, 1)
+                return adj.reduce_rows(rows, z)
+
+            u = blocks.sum(blocks.map(forward))
+
+            def logits(i: int, rows: slice):
+                y = torch.add(adj.apply_rows(rows, self.z[rows], u), b2, out=self.y[rows])  # (B, 1)
+                s = torch.sigmoid(y)
+                g_y = torch.where(lab[rows], (s - 1.0) / max(n_lab, 1), self.weight_unlabelled * s / max(n_unl, 1),
+                                  out=self.g_y[rows])  # (B, 1)
+                return adj_t.reduce_rows(rows, g_y)
+
+            t = blocks.sum(blocks.map(logits))
+            loss = gcn_loss(self.y[:, 0], self.is_labelled, self.weight_unlabelled)
+
+            def backward(i: int, rows: slice) -> None:
+                g_y = self.g_y[rows]  # (B, 1)
+                g_z = adj_t.apply_rows(rows, g_y, t)  # (B, 1)
+                h = self.h[rows]  # (B, hidden)
+                q = torch.sign(h, out=self._buffers()[0][: h.shape[0]]).mul_(g_z)  # (B, hidden): [H > 0]·g_z, as H ≥ 0
+                torch.mm(q.T, ax[rows], out=self.part_w1[i])  # (hidden, m)
+                torch.sum(q, 0, out=self.part_b1[i])  # (hidden,)
+                torch.mm(h.T, g_z, out=self.part_w2[i])  # (hidden, 1)
+                torch.sum(g_y, 0, out=self.part_b2[i])  # (1,)
+
+            blocks.map(backward)
+            if isinstance(next_mask, StepMask) and blocks.workers > 1:  # a worker would wait for the sums and Adam
+                next_mask.ready = blocks.submit(next_mask.draw_all)
+            w2_row = w2.T * scale  # (1, hidden): s w2ᵀ
+            grads = (blocks.sum(self.part_w1).T.mul_(w2_row).contiguous(), blocks.sum(self.part_b1).mul_(w2_row[0]),
+                     blocks.sum(self.part_w2), blocks.sum(self.part_b2))
+        for p, g in zip(params, grads):
+            p.grad = g
+        return float(loss)
+
+    def _buffers(self) -> tuple[torch.Tensor, np.ndarray]:
+        """This thread's (block_rows, hidden) buffers for Q (tensor) and the mask rows (float32 array)."""
+        if not hasattr(self.scratch, "q"):
+            rows, hidden = max(r.stop - r.start for r in self.blocks.slices), self.h.shape[1]
+            self.scratch.q = torch.empty(rows, hidden, dtype=self.h.dtype, device=self.h.device)
+            self.scratch.mask = np.empty((rows, hidden), dtype=np.float32)
+        return self.scratch.q, self.scratch.mask
 
 
 class Adam:
     """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as `torch.optim.Adam`.
 
-    Written out because constructing `torch.optim.Adam` costs about a second on its
-    first use in a process (it imports the compiler stack), more than 10 % of a
-    whole selection at N = 11,000. The update follows torch's single-tensor CPU
-    path step for step, so both give the same numbers.
+    Written out because the first `torch.optim.Adam` of a process is slow to build: it
+    imports the compiler stack. Measured 2026-12-01 (torch 2.13.0+cpu, 2-core AMD EPYC,
+    fresh process, seqgcn already imported): first construction + step 1.5–2.0 s for
+    torch.optim.Adam against 0.003 s for this class, a fifth of a selection at N = 11,000.
+    The update follows torch's single-tensor CPU path step for step, so both give the
+    same numbers (tested).
     """
 
     def __init__(self, params: list[torch.Tensor], *, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
@@ -218,6 +371,7 @@ class _GCNSampler(FeatureSampler):
         seed: int = 0,
         device: str = "cpu",
         progress: bool = False,
+        workers: int | None = None,
     ):
         self.hidden = hidden
         self.layers = layers
@@ -231,12 +385,18 @@ class _GCNSampler(FeatureSampler):
         self.seed = seed
         self.device = device
         self.progress = progress
+        self.workers = workers
 
     def _check_params(self) -> None:
-        check_positive_int(self.hidden, name="hidden")
-        check_positive_int(self.layers, name="layers")
-        check_positive_int(self.epochs, name="epochs")
+        check_int(self.hidden, name="hidden", high=MAX_WIDTH)
+        check_int(self.layers, name="layers", high=MAX_DEPTH)
+        check_int(self.epochs, name="epochs", high=MAX_STEPS)
         check_probability(self.dropout, name="dropout")
+        if round((1.0 - self.dropout) * 65536) < 1:  # DropoutStream keeps round((1 − dropout)·2¹⁶) units in 2¹⁶
+            raise InputError(f"dropout={self.dropout!r} keeps no unit: the masks keep round((1 − dropout)·2¹⁶) in 2¹⁶, "
+                             f"so dropout must be in [0, 1 − 2⁻¹⁷) = [0, {1 - 2 ** -17!r})")
+        if self.workers is not None:
+            check_positive_int(self.workers, name="workers")
         check_choice(self.normalization, NORMALIZATIONS, name="normalization")
         check_choice(self.adjacency, KINDS, name="adjacency")
         if self.lr <= 0 or self.weight_decay < 0 or self.weight_unlabelled < 0:
@@ -257,55 +417,57 @@ class _GCNSampler(FeatureSampler):
         n_cand = problem.candidates.size
         rng = np.random.default_rng(self.seed)  # weights first, then one set of dropout masks per step
 
-        x = torch.from_numpy(problem.features[nodes]).to(device)  # (N, m)
-        v = l2_normalize(x)  # (N, m)
-        del x
-        adj = Adjacency(v, normalization=self.normalization, kind=self.adjacency)
-        ax = adj @ v  # (N, m), constant across epochs
-        is_labelled = torch.zeros(nodes.size, dtype=torch.bool, device=device)
-        is_labelled[n_cand:] = True
+        with RowBlocks(nodes.size, workers=self.workers, device=device) as blocks:  # one intra-op thread from here on
+            x = torch.from_numpy(problem.features[nodes]).to(device)  # (N, m)
+            v = l2_normalize(x)  # (N, m)
+            del x
+            adj = Adjacency(v, normalization=self.normalization, kind=self.adjacency)
+            ax = adj.matmul(v, blocks)  # (N, m), constant across epochs
+            adj_t = adj.transpose()
+            is_labelled = torch.zeros(nodes.size, dtype=torch.bool, device=device)
+            is_labelled[n_cand:] = True
 
-        sizes = [v.shape[1]] + [self.hidden] * (self.layers - 1) + [1]
-        params = init_gcn_params(sizes, rng=rng, device=device)
-        opt = Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        keep = 1.0 - self.dropout
-        adj_t = adj.transpose()
-        no_dropout = [torch.ones(nodes.size, self.hidden, device=device)] if self.dropout == 0 and self.layers == 2 else None
-        steps = tqdm(range(self.epochs), desc=f"{self.name} GCN on {nodes.size:,} nodes", unit="step",
-                     disable=not self.progress, leave=False)
-
-        def train_step() -> float:
-            masks = dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device) if self.dropout > 0 else no_dropout
-            opt.zero_grad()
-            if self.layers == 2:  # the paper's GCN: hand-written gradients, blocked for cache
-                loss = two_layer_step(ax, adj, adj_t, params, masks[0], is_labelled, self.weight_unlabelled)
-            else:  # ablations with 1 or 3 layers
-                logits, _ = gcn_forward(ax, adj, params, masks)
-                loss_t = gcn_loss(logits, is_labelled, self.weight_unlabelled)
-                loss_t.backward()
-                loss = float(loss_t.detach())
-            opt.step()
-            return loss
-
-        with StepThreads(device) as threads:  # as many CPU threads as are fast now (see samplers/_threads.py)
+            sizes = [v.shape[1]] + [self.hidden] * (self.layers - 1) + [1]
+            params = init_gcn_params(sizes, rng=rng, device=device)
+            opt = Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+            keep = 1.0 - self.dropout
+            stream = DropoutStream(rng, nodes.size, self.hidden, keep) if self.dropout > 0 and self.layers == 2 else None
+            no_dropout = torch.ones(nodes.size, self.hidden, device=device) if self.dropout == 0 and self.layers == 2 else None
+            steps = tqdm(range(self.epochs), desc=f"{self.name} GCN on {nodes.size:,} nodes", unit="step",
+                         disable=not self.progress, leave=False)
+            two_layer = TwoLayerStep(ax, adj, adj_t, is_labelled, self.weight_unlabelled, hidden=self.hidden,
+                                     blocks=blocks) if self.layers == 2 else None
+            mask = stream.next() if stream is not None else no_dropout
             for _ in steps:
-                loss = threads.run(train_step)
+                opt.zero_grad()
+                if two_layer is not None:  # the paper's GCN: hand-written gradients, in blocks of rows
+                    next_mask = stream.next() if stream is not None else no_dropout
+                    loss = two_layer(params, mask, next_mask=next_mask)
+                    mask = next_mask
+                else:  # ablations with 1 or 3 layers
+                    masks = (dropout_masks(rng, nodes.size, self.hidden, self.layers - 1, keep, device)
+                             if self.dropout > 0 else None)
+                    logits, _ = gcn_forward(ax, adj, params, masks)
+                    loss_t = gcn_loss(logits, is_labelled, self.weight_unlabelled)
+                    loss_t.backward()
+                    loss = float(loss_t.detach())
+                opt.step()
 
-        with torch.no_grad():
-            logits, first = gcn_forward(ax, adj, params, None)
-            scores = torch.sigmoid(logits)  # (N,)
-            eval_loss = float(gcn_loss(logits, is_labelled, self.weight_unlabelled))
-            predicted = scores > 0.5
-        self.diagnostics_ = {
-            "final_train_loss": loss,
-            "eval_loss": eval_loss,
-            "mean_score_labelled": float(scores[is_labelled].mean()),
-            "mean_score_unlabelled": float(scores[~is_labelled].mean()),
-            "discrimination_accuracy": float((predicted == is_labelled).float().mean()),
-            "n_nodes": int(nodes.size),
-            "gcn_seconds": time.perf_counter() - start,
-            "cpu_threads": threads.chosen[-1],  # the thread count of the last training step
-        }
+            with torch.no_grad():
+                logits, first = gcn_forward(ax, adj, params, None, blocks=blocks)
+                scores = torch.sigmoid(logits)  # (N,)
+                eval_loss = float(gcn_loss(logits, is_labelled, self.weight_unlabelled))
+                predicted = scores > 0.5
+                self.diagnostics_ = {
+                    "final_train_loss": loss,
+                    "eval_loss": eval_loss,
+                    "mean_score_labelled": float(scores[is_labelled].mean()),
+                    "mean_score_unlabelled": float(scores[~is_labelled].mean()),
+                    "discrimination_accuracy": float((predicted == is_labelled).float().mean()),
+                    "n_nodes": int(nodes.size),
+                    "gcn_seconds": time.perf_counter() - start,
+                    "workers": blocks.workers,  # threads that ran the blocks of rows: they set the speed, not the result
+                }
         return nodes, logits, first
 
 

@@ -2,6 +2,8 @@
 
 Memory stays O(N·d): a running min-distance vector replaces the N×N distance
 matrix, and the initial distances to the labelled centres are computed in blocks.
+Every torch op runs on one intra-op thread, so the sums inside the distances have
+one order and the picks are the same whatever the thread count or the load.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqgcn.samplers._threads import StepThreads
+from seqgcn.graph import RowBlocks
 
 _BLOCK_ELEMS = 1 << 24  # largest (rows × centres) distance block held at once (64 MB in float32)
 
@@ -37,6 +39,11 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
     so both are first divided by their largest |value|: squared distances then
     stay within [0, 4·d], with no overflow (|x| ≳ 1e19 in float32) and no underflow.
     """
+    with RowBlocks(points.shape[0], workers=1, device=points.device):  # one intra-op thread, restored on exit
+        return _k_center_greedy(points, centres, budget, generator)
+
+
+def _k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, generator) -> np.ndarray:
     n = points.shape[0]
     peak = max(float(points.abs().max()), float(centres.abs().max()) if centres.numel() else 0.0)
     if peak > 0.0:
@@ -47,8 +54,7 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
         min_d2 = torch.full((n,), float("inf"), dtype=points.dtype, device=points.device)
     p_sq = (points * points).sum(1)  # (n,)
     picked = np.empty(budget, dtype=np.int64)
-
-    def pick(i: int) -> None:
+    for i in range(budget):
         if centres.shape[0] == 0 and i == 0:
             j = int(torch.randint(n, (1,), generator=generator).item())
         else:
@@ -58,8 +64,4 @@ def k_center_greedy(points: torch.Tensor, centres: torch.Tensor, budget: int, *,
         d2 = (p_sq - 2.0 * (points @ new) + p_sq[j]).clamp_min_(0.0)  # (n,)
         torch.minimum(min_d2, d2, out=min_d2)
         min_d2[j] = -1.0  # never pick twice, even among exact duplicates
-
-    with StepThreads(points.device) as threads:  # each pick is a few short parallel ops: time them (see _threads.py)
-        for i in range(budget):
-            threads.run(lambda: pick(i))
     return picked
