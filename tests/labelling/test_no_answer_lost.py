@@ -306,3 +306,14 @@ def test_select_to_dev_full_is_one_line_in_a_real_process(tmp_path):
         done = subprocess.run([sys.executable, "-m", "seqgcn.cli", *argv], stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "No space left on device" in done.stderr, done.stderr
+
+
+def test_a_crlf_labels_file_stays_crlf_and_a_multiline_label_is_refused(tmp_path):
+    from seqgcn.labelling.labels import append_labels, check_answers
+
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"path,label\r\na.png,cat\r\n")
+    append_labels(labels, [("b.png", "dog")])
+    assert labels.read_bytes() == b"path,label\r\na.png,cat\r\nb.png,dog\r\n"
+    with pytest.raises(ValueError, match=r"holds a control character \('do\\ng'\); a label is one line of text"):
+        check_answers([Answer("c.png", "do\ng", "batch.csv line 2")], images={"c.png"}, labels={})

@@ -245,7 +245,7 @@ def test_import_refusals_write_nothing(project, tmp_path, capsys):
     answers = write_csv(tmp_path / "a.csv", [(a, "2"), (b, "1")])
     code, text, _ = cli(capsys, "import-labels", answers, "--images", project["images"], "--labels", labels, "--overwrite")
     assert code == 0 and "imported 2 label(s)" in text
-    assert labels.read_bytes() == before + f"{a},2\n{b},1\n".encode()  # appended: the later row wins
+    assert labels.read_bytes() == before + f"{a},2\r\n{b},1\r\n".encode()  # appended in the file's CRLF: the later row wins
     assert read_labels(labels) == {a: "2", b: "1"}
 
 

@@ -86,12 +86,13 @@ def append_labels(path, rows) -> None:
     if path.exists():
         with open(path, newline="") as fh:  # keep the file's own line endings
             old = fh.read()
+    ending = "\r\n" if "\r\n" in old.split("\n", 1)[0] + "\n" else "\n"  # a CRLF file stays CRLF
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator=ending)
     if not old:
         writer.writerow(HEADER)
     elif not old.endswith(("\n", "\r")):
-        buf.write("\n")
+        buf.write(ending)
     writer.writerows(rows)
     write_all({path: old + buf.getvalue()})  # a failure: StorageError "cannot write 'PATH': ...", the file as it was
 
@@ -164,7 +165,7 @@ def check_answers(answers, *, images: set, labels: dict, overwrite: bool = False
     """Validate every answer against the project; return (new rows to append, answers already on file).
 
     Refused (ValueError, nothing to append): a path that is not an image of the
-    project, an empty label, the same image answered twice with different labels
+    project, an empty label or one holding a control character (a newline), the same image answered twice with different labels
     (the message names both places), an image already labelled differently
     (unless `overwrite`).
     """
@@ -226,6 +227,9 @@ def _check_answer(answer: Answer, images: set | None) -> None:
                          "(paths are relative to --images)")
     if not answer.label:
         raise InputError(f"{answer.where}: the label of {answer.path!r} is empty; fill it in or delete the row")
+    if any(ord(c) < 32 or ord(c) == 127 for c in answer.label):  # a newline or a tab: a class name no one meant
+        raise InputError(f"{answer.where}: the label of {answer.path!r} holds a control character "
+                         f"({answer.label!r}); a label is one line of text")
 
 
 def _single_choice(annotation: dict, where: str) -> str:
