@@ -97,3 +97,18 @@ def test_a_sampler_option_no_method_takes(capsys, tmp_path):
 def test_options_beyond_any_sense_fail_at_once(capsys, tmp_path, method, message):
     err = one_line_error(capsys, ["run", *TINY, "--methods", method, "--out", tmp_path / "r"])
     assert message in err and not (tmp_path / "r").exists()
+
+
+def test_query_takes_threads_as_run_does(capsys, tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(images / f"{i}.png")
+    base = ["query", "--images", images, "--labels", tmp_path / "labels.csv", "--budget", "2", "--out", tmp_path / "b.csv"]
+    err = one_line_error(capsys, [*base, "--threads", "0"])
+    assert err == "seqgcn: error: command line: threads=0 must be a positive integer"
+    assert not (tmp_path / "labels.csv").exists() and not (tmp_path / "b.csv").exists()
+    assert main([str(a) for a in [*base, "--threads", "2"]]) == 0  # first round: a diverse seed batch
+    assert (tmp_path / "b.csv").read_text().count("\n") == 3

@@ -64,6 +64,8 @@ def add_query_learner_arguments(p) -> None:
     g = p.add_argument_group("device, seed and candidates")
     add_device_argument(g, d.device)
     g.add_argument("--seed", type=int, metavar="N", help=f"random seed (default {d.seed}); same inputs and seed, same batch")
+    g.add_argument("--threads", type=int, metavar="N", help=f"torch CPU threads (default {d.threads}); float sums, hence "
+                   "the batch, depend on it: same inputs, seed and threads, same batch")
     g.add_argument("--subset", type=subset_arg, metavar="N", help=f"size of the random candidate subset D_S, or 'all' (default {d.subset})")
 
 

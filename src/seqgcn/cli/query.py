@@ -71,7 +71,8 @@ def run(args) -> int:
     if warning:
         print(f"seqgcn: warning: {warning}", file=sys.stderr)
     # The learner options go through the same schema and checks as `seqgcn run` (type, range, 'all' for --subset).
-    given = {k: getattr(args, k) for k in ("arch", "epochs", "batch_size", "device", "seed", "subset", "optimizer", "lr")}
+    given = {k: getattr(args, k) for k in ("arch", "epochs", "batch_size", "device", "seed", "threads", "subset",
+                                           "optimizer", "lr")}
     config = ExperimentConfig.from_dict({k: v for k, v in given.items() if v is not None}, source="command line")
     learner_config = config.learner_config("classification")
     progress = sys.stderr.isatty()
