@@ -3,8 +3,6 @@ nothing written and nothing lost (issue 15, the cases in the experiment and samp
 
 from __future__ import annotations
 
-import io
-import os
 import time
 
 import numpy as np

@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest

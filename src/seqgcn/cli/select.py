@@ -12,7 +12,7 @@ import numpy as np
 from seqgcn.cli.options import SAMPLER_OPTION_FLAGS, add_sampler_arguments, device_arg, sampler_options
 from seqgcn.checks import InputError
 from seqgcn.io import StorageError, write_output
-from seqgcn.samplers import FeatureSampler, available_samplers, build_sampler, check_method_options, sampler_class
+from seqgcn.samplers import FeatureSampler, build_sampler, check_method_options, feature_samplers, sampler_class
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NPY_MAGIC = b"\x93NUMPY"
@@ -28,8 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--features", required=True, metavar="F.npy", help="(N, m) float array saved with numpy.save; row i is item i")
     p.add_argument("--labelled", required=True, metavar="L.txt", help="text file of labelled item indices (0-based rows of F), one per line; may be empty for Random, CoreSet and FeatProp")
     p.add_argument("--budget", required=True, type=int, metavar="B", help="how many items to pick")
-    feature_samplers = [m for m in available_samplers() if issubclass(sampler_class(m), FeatureSampler)]
-    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers)}, options "
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers())}, options "
                    "allowed, e.g. 'UncertainGCN(layers=3)' (default: CoreGCN; VAAL and LearningLoss need 'seqgcn run')")
     p.add_argument("--candidates", metavar="C.txt", help="only pick among these unlabelled indices (the random subset D_S), one per line; default: every unlabelled item")
     p.add_argument("--out", metavar="O.txt", help="write the selected indices here instead of stdout ('-': stdout). "
@@ -144,9 +143,8 @@ def _write_stdout(text: str) -> None:
 
 def run(args) -> int:
     _check_out(args)  # before any work: a bad --out fails fast
-    sampler_class(args.method)  # an unknown name fails before any file is read
-    if not issubclass(sampler_class(args.method), FeatureSampler):
-        kind = sampler_class(args.method)
+    kind = sampler_class(args.method)  # an unknown name fails before any file is read
+    if not issubclass(kind, FeatureSampler):
         raise InputError(f"{kind.name} reads {kind.reads}, not features, so 'seqgcn select' cannot run it; "
                        f"use 'seqgcn run --methods {kind.name}' (add --dataset NAME for your data)")
     if not 0 <= args.seed <= _INT64_MAX:  # otherwise each sampler fails differently (or not at all)

@@ -93,8 +93,8 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
         raise InputError(f"--budget={budget!r} must be a positive integer")
     if subset is not None and subset < budget:
         raise InputError(f"--subset={subset} must be at least --budget={budget} (or 'all')")
-    if not issubclass(sampler_class(method), FeatureSampler):  # an unknown name fails here, before any decoding
-        kind = sampler_class(method)
+    kind = sampler_class(method)  # an unknown name fails here, before any decoding
+    if not issubclass(kind, FeatureSampler):
         raise InputError(f"{kind.name} reads {kind.reads}, not features; a query picks with a feature sampler")
     build_sampler(method, options=sampler_params)  # options it does not take, or bad values: refused before any work
     previous = torch.get_num_threads()

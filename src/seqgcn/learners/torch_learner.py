@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from seqgcn.checks import InputError, resolve_device
 from seqgcn.data.base import CLASSIFICATION, Dataset
-from seqgcn.learners.config import AUGMENTS, OPTIMIZERS, LearnerConfig  # noqa: F401 (re-exported)
+from seqgcn.learners.config import LearnerConfig
 from seqgcn.learners.nets import ARCHS, build_net
 
 CROP_PADDING = 4  # pixels of zero padding before the random crop (CIFAR protocol)

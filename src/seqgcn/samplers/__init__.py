@@ -46,6 +46,11 @@ def available_samplers() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def feature_samplers() -> list[str]:
+    """Names of the samplers that read only features (those `seqgcn select` and `seqgcn query` can run)."""
+    return [name for name in available_samplers() if issubclass(_REGISTRY[name], FeatureSampler)]
+
+
 def sampler_class(name: str) -> type[Sampler]:
     """The class of the sampler called `name` (options in the name allowed); its kind is its base class."""
     return _lookup(parse_method(name)[0])
@@ -126,7 +131,12 @@ def canonical_name(name: str) -> str:
     cls = _lookup(base)
     get_sampler(name)  # unknown options and bad values fail here
     default = cls()
-    kept = {k: v for k, v in sorted(options.items()) if getattr(default, k, object()) != v or type(v) is not type(getattr(default, k))}
+
+    def at_default(key, value) -> bool:  # True == 1 and 1 == 1.0 in Python, but not as option values
+        ours = getattr(default, key)
+        return type(ours) is type(value) and ours == value
+
+    kept = {k: v for k, v in sorted(options.items()) if not at_default(k, v)}
     if not kept:
         return cls.name
     return f"{cls.name}({', '.join(f'{k}={_format_value(v)}' for k, v in kept.items())})"
@@ -206,4 +216,4 @@ def _parse_value(text: str):
 
 __all__ = ["VAAL", "CoreGCN", "CoreSet", "FeatProp", "FeatureSampler", "ImageSampler", "LearnerSampler", "LearningLoss",
            "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "build_sampler",
-           "canonical_name", "check_method_options", "get_sampler", "parse_method", "register_sampler", "sampler_class"]
+           "canonical_name", "check_method_options", "feature_samplers", "get_sampler", "parse_method", "register_sampler", "sampler_class"]

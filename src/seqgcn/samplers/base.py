@@ -125,8 +125,7 @@ class FeatureSampler(Sampler):
 
 def check_problem(sampler: Sampler, features: np.ndarray, labelled, budget, candidates) -> Problem:
     """The validated `Problem` of a selection over the rows of `features` (checked already)."""
-    feats = features
-    n = feats.shape[0]
+    n = features.shape[0]
     lab = np.sort(check_index_array(labelled, n_items=n, name="labelled"))
     budget = check_positive_int(budget, name="budget")
     if sampler.needs_labelled and lab.size == 0:
@@ -142,7 +141,7 @@ def check_problem(sampler: Sampler, features: np.ndarray, labelled, budget, cand
             raise InputError(f"candidates holds {clash.size} labelled item(s) (first: {clash[0]}); candidates must be unlabelled")
     if budget > cand.size:
         raise InputError(f"budget={budget} exceeds the {cand.size} unlabelled candidates in the pool")
-    return Problem(features=feats, labelled=lab, candidates=cand, budget=budget)
+    return Problem(features=features, labelled=lab, candidates=cand, budget=budget)
 
 
 class _SourceSampler(Sampler):

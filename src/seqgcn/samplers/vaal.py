@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from seqgcn.checks import MAX_STEPS, MAX_WIDTH, InputError, InputTypeError, check_int, resolve_device
+from seqgcn.checks import MAX_STEPS, MAX_WIDTH, InputError, check_int, resolve_device
 from seqgcn.samplers.base import ImageSampler, Problem, check_option_number, top_scores
 
 SMALL_SIDE = 16  # images up to this side get the scaled-down architecture
