@@ -20,7 +20,9 @@ of the same config (`_worker_workspace`); the tasks carry only the config. The
 data directories and the run directory must be readable, resp. writable, under
 the same path on every node (a shared file system): the workers read the data
 and write their job checkpoints there. A task whose worker dies is retried
-(``max_retries``) and continues from its job's last checkpointed cycle.
+(``max_retries``) and continues from its job's last checkpointed cycle. A
+local instance ends with the run, also when the run is SIGKILLed; what a
+killed run left is stopped by the next one (`seqgcn.experiment.ray_cleanup`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -39,8 +42,11 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from seqgcn.checks import InputError
+from seqgcn.experiment import ray_cleanup
 from seqgcn.experiment.config import ExperimentConfig
 from seqgcn.experiment.jobs import Job, Workspace, job_path, load_workspace, run_job
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -177,7 +183,7 @@ class RayRunner:
         ray = import_ray()
         gpus = self.gpus_per_job if self.gpus_per_job is not None else (1 if config.device == "cuda" else 0)
         cpus = self.cpus_per_job if self.cpus_per_job is not None else config.threads
-        started_here = _connect(ray, self.address)
+        started_here, guard = _connect(ray, self.address)
         try:
             task = ray.remote(_ray_job).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.max_retries)
             pending = {task.remote(config, job, str(run_dir)): job for job in jobs}
@@ -199,6 +205,8 @@ class RayRunner:
         finally:
             if started_here:
                 ray.shutdown()
+            if guard is not None:
+                guard.close()
 
 
 def import_ray():
@@ -210,18 +218,28 @@ def import_ray():
     return ray
 
 
-def _connect(ray, address: str | None) -> bool:
-    """Join `address` or start a small local instance; True when this call did it (so the run shuts it down)."""
+def _connect(ray, address: str | None) -> tuple[bool, ray_cleanup.Guard | None]:
+    """Join `address` or start a small local instance: (whether this call did it, the guard of a local instance).
+
+    The run shuts down what this call started, and closes the guard that ends a
+    local instance with this process if it is killed. First, the processes a
+    killed run's local instance left are stopped.
+    """
     if ray.is_initialized():
-        return False
+        return False, None
+    stopped = ray_cleanup.stop_stale()
+    if stopped:
+        _log.warning("stopped %d process(es) left by the local Ray instance of a killed run (pids %s)",
+                     len(stopped), " ".join(str(p.pid) for p in stopped))
     quiet = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
     if address is not None:
         ray.init(address=address, **quiet)
-    else:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local instance sends nothing anywhere
-        # jobs return only records: a small object store is enough and starts fast
-        ray.init(include_dashboard=False, object_store_memory=256 * 2**20, **quiet)
-    return True
+        return True, None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local instance sends nothing anywhere
+    before = ray_cleanup.descendants({os.getpid()}) if ray_cleanup.supported() else set()
+    # jobs return only records: a small object store is enough and starts fast
+    ray.init(include_dashboard=False, object_store_memory=256 * 2**20, **quiet)
+    return True, ray_cleanup.guard(before)  # None when ray.init joined a cluster (RAY_ADDRESS, `ray start`)
 
 
 def _result(ray, ref, job: Job):
