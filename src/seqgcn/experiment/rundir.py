@@ -54,6 +54,10 @@ SUMMARY = "summary.txt"
 LEARNING_CURVE = "learning_curve.png"
 COMBINED_CURVE = "combined_learning_curve.png"  # `seqgcn report` over several runs, next to the first
 TSNE = "tsne.png"
+RANKS_CSV = "ranks.csv"  # `seqgcn report --ranks`: methods ranked per trial by AUBC
+CD_DIAGRAM = "cd_diagram.png"
+WIN_RATES = "win_rates.png"
+POOLED = "pooled"  # prefix of the ranks pooled over several runs (pooled_ranks.csv, ...), next to the first
 
 
 def job_path(run_dir, trial: int, method: str) -> Path:
