@@ -97,7 +97,7 @@ def test_coregcn_picks_the_outlier_far_from_the_labelled_cluster():
 def test_registry_is_case_insensitive_and_lists_known_methods():
     assert isinstance(get_sampler("coregcn"), CoreGCN)
     assert {"Random", "CoreSet", "UncertainGCN", "CoreGCN"} <= set(available_samplers())
-    with pytest.raises(ValueError, match=r"unknown method 'VAALX'; known methods: CoreGCN, CoreSet"):
+    with pytest.raises(ValueError, match=r"unknown method 'VAALX'; known methods: BADGE, BALD, CoreGCN, CoreSet"):
         get_sampler("VAALX")
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from seqgcn.checks import InputError
 from seqgcn.pool import PoolState
-from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerSampler
+from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerOutputs, LearnerSampler, OutputSampler
 
 
 @runtime_checkable
@@ -126,6 +126,8 @@ class ActiveLearner:
             source = self._images()  # (n_items, c, h, w), VAAL
         elif isinstance(self.sampler, LearnerSampler):
             source = self.learner  # trained with the sampler's module in I, Learning Loss
+        elif isinstance(self.sampler, OutputSampler):
+            source = learner_outputs(self.learner, self.sampler, np.concatenate([candidates, labelled]), self.pool.n_items)
         else:
             source = features  # (n_items, d), rows of D_S ∪ L filled
         t3 = time.perf_counter()
@@ -187,6 +189,29 @@ class ActiveLearner:
         full = np.zeros((self.pool.n_items, feats.shape[1]), dtype=np.float32)  # (n_items, d)
         full[nodes] = feats
         return full
+
+
+def learner_outputs(learner, sampler: OutputSampler, nodes: np.ndarray, n_items: int) -> LearnerOutputs:
+    """What `sampler` reads of the trained `learner` (its `needs`), rows `nodes` filled in (n_items, ...) arrays.
+
+    Methods that need class probabilities refuse a regressor here, in one line, before any pass runs.
+    """
+    task = getattr(learner, "task", "classification")
+    if task not in sampler.tasks:
+        raise InputError(f"{sampler.name} needs class probabilities, so it cannot pick for a {task} learner; "
+                         "choose a method that works on features (e.g. CoreSet, TypiClust, ProbCover)")
+    fields = {}
+    wanted = {"features", "probs"} & sampler.needs
+    if wanted:
+        got = learner.outputs(nodes, features="features" in wanted, probs="probs" in wanted)
+        for name, rows in got.items():  # (N, k) -> (n_items, k), row i = global item i
+            fields[name] = np.zeros((n_items, rows.shape[1]), dtype=np.float32)
+            fields[name][nodes] = rows
+    if "passes" in sampler.needs:
+        rows = learner.dropout_passes(nodes, passes=sampler.passes, dropout=sampler.dropout, seed=sampler.seed)  # (T, N, k)
+        fields["passes"] = np.zeros((rows.shape[0], n_items, rows.shape[2]), dtype=np.float32)
+        fields["passes"][:, nodes] = rows
+    return LearnerOutputs(task=task, **fields)
 
 
 def train_and_evaluate(learner, indices: np.ndarray, targets: np.ndarray, *, seed: int, companion=None) -> dict:

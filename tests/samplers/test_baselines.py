@@ -214,7 +214,7 @@ def test_variant_names_parse():
     ("UncertainGCN(layers)", r"option 'layers' is not key=value"),
     ("UncertainGCN(layers=2, layers=3)", r"option 'layers' is given twice"),
     ("Uncertain GCN", r"is not NAME or NAME\(key=value, \.\.\.\)"),
-    ("KMeans(k=3)", r"unknown method 'KMeans'; known methods: CoreGCN, CoreSet"),
+    ("KMeans(k=3)", r"unknown method 'KMeans'; known methods: BADGE, BALD, CoreGCN, CoreSet"),
 ])
 def test_variant_names_reject_bad_options(name, message):
     with pytest.raises(ValueError, match=message):
@@ -246,7 +246,7 @@ def test_select_refuses_model_based_samplers(tmp_path, capsys, method, why):
                  "--method", method, "--out", str(tmp_path / "o.txt")])
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "o.txt").exists()
-    assert re.fullmatch(rf"seqgcn: error: {method} reads {re.escape(why)}.*not features, so 'seqgcn select' cannot run it; "
+    assert re.fullmatch(rf"seqgcn: error: {method} reads {re.escape(why)}.*, so 'seqgcn select' cannot run it; "
                         rf"use 'seqgcn run --methods {method}' \(add --dataset NAME for your data\)\n", err), err
 
 

@@ -24,7 +24,7 @@ from seqgcn.labelling.exports import batch_csv, contact_sheet, label_config, lab
 from seqgcn.labelling.history import history_path, pending_warning, read_history
 from seqgcn.labelling.labels import csv_text, read_answers, read_labels
 from seqgcn.labelling.query import run_query
-from seqgcn.samplers import FeatureSampler, build_sampler, check_method_options, feature_samplers, sampler_class
+from seqgcn.samplers import build_sampler, check_method_options, query_samplers, sampler_class
 
 
 def add_parser(sub) -> None:
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
                        "Label Studio tasks and labelling config.")
     add_project_arguments(p, image_size=True)
     p.add_argument("--budget", required=True, type=int, metavar="B", help="images to pick")
-    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(feature_samplers())}, options "
+    p.add_argument("--method", default="CoreGCN", metavar="M", help=f"sampler: one of {', '.join(query_samplers())}, options "
                    "allowed (default CoreGCN)")
     p.add_argument("--test-labels", metavar="test.csv", help="held-out labelled images ('path,label'): never picked or trained "
                    "on, used only to report the learner's accuracy")
@@ -55,9 +55,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     kind = sampler_class(args.method)  # unknown name -> one line, before any work
-    if not issubclass(kind, FeatureSampler):
-        raise InputError(f"{kind.name} reads {kind.reads}, not features, so 'seqgcn query' cannot run it; choose a "
-                         f"feature sampler ({', '.join(feature_samplers())})")
+    if kind.name not in query_samplers():
+        raise InputError(f"{kind.name} reads {kind.reads}, so 'seqgcn query' cannot run it; choose one of "
+                         f"{', '.join(query_samplers())}")
     options = sampler_options(args)
     check_method_options([args.method], options, labels=SAMPLER_OPTION_FLAGS)
     build_sampler(args.method, options=options)  # bad option values -> one line, before any work

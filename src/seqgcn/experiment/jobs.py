@@ -60,7 +60,7 @@ from seqgcn.io import write_atomic
 from seqgcn.learners import build_learner
 from seqgcn.loop import ActiveLearner, GroundTruthOracle, train_and_evaluate
 from seqgcn.pool import PoolState
-from seqgcn.samplers import build_sampler
+from seqgcn.samplers import build_sampler, methods_for_task, sampler_class
 
 JOB_FORMAT = 2
 UPPER_BOUND = "UpperBound"  # the `method` of upper-bound jobs and records
@@ -111,7 +111,13 @@ def load_workspace(config: ExperimentConfig, *, dataset=None, learner_factory=No
 
 
 def check_pool(config: ExperimentConfig, ws: Workspace) -> None:
-    """Enough items for the seed set and for every selection; a synthetic pool counts only its own items."""
+    """Every method can pick for the dataset's task; enough items for the seed set and for every selection
+    (a synthetic pool counts only its own items)."""
+    for method in config.methods:
+        kind = sampler_class(method) if method != UPPER_BOUND else None
+        if kind is not None and ws.dataset.task not in kind.tasks:
+            raise InputError(f"{kind.name} needs class probabilities, so it cannot pick for {config.dataset} "
+                             f"({ws.dataset.task}); methods for it: {', '.join(methods_for_task(ws.dataset.task))}")
     n_train, seed_among, pool_among = ws.dataset.n_train, ws.seed_among, ws.pool_among
     seed_pool = n_train if seed_among is None else len(np.unique(seed_among))
     if config.seed_size > seed_pool:

@@ -33,7 +33,8 @@ from seqgcn.labelling.images import find_images, load_images
 from seqgcn.labelling.labels import read_labels
 from seqgcn.learners import build_learner
 from seqgcn.pool import PoolState
-from seqgcn.samplers import CoreSet, FeatureSampler, build_sampler, sampler_class
+from seqgcn.loop import learner_outputs
+from seqgcn.samplers import CoreSet, FeatureSampler, OutputSampler, build_sampler, query_samplers, sampler_class
 
 SEED_SIDE = 8  # side of the downsampled images the first round's k-Center greedy compares, pixels
 SEED_METHOD = f"CoreSet (k-Center greedy) on {SEED_SIDE}x{SEED_SIDE} downsampled pixels, no learner trained"
@@ -94,8 +95,9 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     if subset is not None and subset < budget:
         raise InputError(f"--subset={subset} must be at least --budget={budget} (or 'all')")
     kind = sampler_class(method)  # an unknown name fails here, before any decoding
-    if not issubclass(kind, FeatureSampler):
-        raise InputError(f"{kind.name} reads {kind.reads}, not features; a query picks with a feature sampler")
+    if not issubclass(kind, (FeatureSampler, OutputSampler)):
+        raise InputError(f"{kind.name} reads {kind.reads}; a query picks with a sampler that reads the trained learner's "
+                         f"features or outputs ({', '.join(query_samplers())})")
     build_sampler(method, options=sampler_params)  # options it does not take, or bad values: refused before any work
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -158,14 +160,17 @@ def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, 
     pool.label(np.flatnonzero(~is_pool), round=0)  # labelled and held-out images are never candidates
     candidates = pool.draw_candidates(subset, np.random.default_rng(candidates_seed))  # D_S, global
     nodes = np.concatenate([candidates, labelled])  # (N,)
-    feats = learner.features(nodes)  # II: (N, d), test-time transforms
-    features = np.zeros((n, feats.shape[1]), dtype=np.float32)  # (n, d): row i = image i; only D_S ∪ L filled
-    features[nodes] = feats
+    sampler = build_sampler(method, seed=sampler_seed, device=device, options=sampler_params, progress=progress)
+    if isinstance(sampler, OutputSampler):  # II: class probabilities (and features, dropout passes) of D_S ∪ L
+        source = learner_outputs(learner, sampler, nodes, n)
+    else:
+        feats = learner.features(nodes)  # II: (N, d), test-time transforms
+        source = np.zeros((n, feats.shape[1]), dtype=np.float32)  # (n, d): row i = image i; only D_S ∪ L filled
+        source[nodes] = feats
     seconds["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    sampler = build_sampler(method, seed=sampler_seed, device=device, options=sampler_params, progress=progress)
-    picked = sampler.select(features, labelled, budget, candidates=candidates)  # III + IV
+    picked = sampler.select(source, labelled, budget, candidates=candidates)  # III + IV
     seconds["select"] = time.perf_counter() - t
     return QueryResult(picked=[images.paths[i] for i in picked], method=sampler.name, first_round=False,
                        accuracy=accuracy, seconds=seconds, **base)

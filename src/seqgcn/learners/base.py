@@ -66,6 +66,13 @@ class Learner(Protocol):
     def features(self, indices: np.ndarray) -> np.ndarray:
         """(len(indices), feature_dim) float32 features of training rows, test-time transforms."""
 
+    def outputs(self, indices: np.ndarray, *, features: bool = True, probs: bool = True) -> dict:
+        """``{"features": (n, d), "probs": (n, n_classes) softmax}`` of training rows, eval mode (samplers that
+        read the learner's outputs: Margin, BADGE, ...); probs for a classifier only."""
+
+    def dropout_passes(self, indices: np.ndarray, *, passes: int, dropout: float, seed: int) -> np.ndarray:
+        """(passes, n, n_outputs): Monte-Carlo dropout passes before the last layer (BALD)."""
+
     def stage_features(self, indices: np.ndarray) -> list[np.ndarray]:
         """Pooled stage outputs ``[(len(indices), c_k)]`` of training rows, eval mode (a `Companion`'s input)."""
 

@@ -289,6 +289,42 @@ class TorchLearner:
         _, feat = self._infer(self._x_train, torch.as_tensor(rows, device=self.device))
         return feat.cpu().numpy()
 
+    def outputs(self, indices, *, features: bool = True, probs: bool = True) -> dict:
+        """One eval pass over training rows: ``{"features": (n, feature_dim), "probs": (n, n_classes)}`` float32.
+
+        probs is the softmax (classification only); ask only for what is needed.
+        """
+        rows = self._check_rows(indices, name="indices", unique=False)
+        if probs and self.task != CLASSIFICATION:
+            raise InputError("class probabilities exist only for a classifier; this learner is a regressor")
+        out, feat = self._infer(self._x_train, torch.as_tensor(rows, device=self.device))
+        result = {}
+        if features:
+            result["features"] = feat.cpu().numpy()
+        if probs:
+            result["probs"] = torch.softmax(out, dim=1).cpu().numpy()
+        return result
+
+    @torch.no_grad()
+    def dropout_passes(self, indices, *, passes: int, dropout: float, seed: int) -> np.ndarray:
+        """(passes, n, n_outputs) float32 outputs of Monte-Carlo dropout passes over training rows (BALD).
+
+        The penultimate features are computed once in eval mode; each pass drops each feature with
+        probability `dropout` (the survivors scaled by 1 / (1 − dropout)) and applies the final linear
+        layer: dropout before the last layer, only in these passes. Softmax for a classifier, the
+        predicted targets for a regressor. Masks come from a CPU generator seeded with `seed`.
+        """
+        rows = self._check_rows(indices, name="indices", unique=False)
+        _, feat = self._infer(self._x_train, torch.as_tensor(rows, device=self.device))  # (n, d)
+        generator = torch.Generator().manual_seed(int(seed) % 2**63)
+        keep = 1.0 - float(dropout)
+        out = []
+        for _ in range(int(passes)):
+            mask = torch.bernoulli(torch.full(feat.shape, keep), generator=generator).to(feat.device)  # (n, d)
+            logits = self.model.head(feat * mask / keep).float()  # (n, n_outputs)
+            out.append(torch.softmax(logits, dim=1) if self.task == CLASSIFICATION else logits)
+        return torch.stack(out).cpu().numpy()
+
     @torch.no_grad()
     def stage_features(self, indices) -> list[np.ndarray]:
         """Globally average-pooled stage outputs ``[(len(indices), c_k)]`` float32 of training rows, eval mode."""

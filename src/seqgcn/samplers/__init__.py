@@ -13,7 +13,9 @@ What a sampler reads is its type (`seqgcn.samplers.base`): a `FeatureSampler`
 (a pure function of the learner's features: Random, CoreSet, FeatProp, the GCN
 samplers), an `ImageSampler` (`VAAL`, trained on the raw images) or a
 `LearnerSampler` (`LearningLoss`, trained alongside the learner through its
-companion hook).
+companion hook) or an `OutputSampler` (reads the trained learner's `LearnerOutputs`:
+class probabilities for LeastConfidence, Margin, Entropy; probabilities and features
+for BADGE; Monte-Carlo dropout passes for BALD). TypiClust and ProbCover read features.
 
 `build_sampler` is the one way the commands build a sampler from their options:
 an option (e.g. the GCN's ``epochs``) goes to each method that takes it, and an
@@ -26,16 +28,21 @@ import inspect
 import re
 
 from seqgcn.checks import InputError
-from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerSampler, Problem, Sampler
+from seqgcn.samplers.badge import BADGE
+from seqgcn.samplers.base import FeatureSampler, ImageSampler, LearnerOutputs, LearnerSampler, OutputSampler, Problem, Sampler
 from seqgcn.samplers.coreset import CoreSet
 from seqgcn.samplers.featprop import FeatProp
 from seqgcn.samplers.gcn import CoreGCN, UncertainDiscriminator, UncertainGCN
 from seqgcn.samplers.learning_loss import LearningLoss
+from seqgcn.samplers.probcover import ProbCover
 from seqgcn.samplers.random import Random
+from seqgcn.samplers.typiclust import TypiClust
+from seqgcn.samplers.uncertainty import BALD, Entropy, LeastConfidence, Margin
 from seqgcn.samplers.vaal import VAAL
 
 _REGISTRY: dict[str, type[Sampler]] = {
-    cls.name: cls for cls in (Random, CoreSet, UncertainGCN, CoreGCN, UncertainDiscriminator, FeatProp, VAAL, LearningLoss)
+    cls.name: cls for cls in (Random, CoreSet, UncertainGCN, CoreGCN, UncertainDiscriminator, FeatProp, VAAL, LearningLoss,
+                              LeastConfidence, Margin, Entropy, BALD, BADGE, TypiClust, ProbCover)
 }
 _VARIANT = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 _NOT_OPTIONS = {"seed", "device", "progress", "workers"}  # set by the run, not by a method label (workers: speed only)
@@ -49,6 +56,21 @@ def available_samplers() -> list[str]:
 def feature_samplers() -> list[str]:
     """Names of the samplers that read only features (those `seqgcn select` and `seqgcn query` can run)."""
     return [name for name in available_samplers() if issubclass(_REGISTRY[name], FeatureSampler)]
+
+
+def output_samplers() -> list[str]:
+    """Names of the samplers that read the learner's outputs (class probabilities, dropout passes)."""
+    return [name for name in available_samplers() if issubclass(_REGISTRY[name], OutputSampler)]
+
+
+def query_samplers() -> list[str]:
+    """Names of the samplers a round with a trained learner can run (`seqgcn query`): feature and output samplers."""
+    return [name for name in available_samplers() if issubclass(_REGISTRY[name], (FeatureSampler, OutputSampler))]
+
+
+def methods_for_task(task: str) -> list[str]:
+    """Names of the samplers that can pick for a learner of `task` ("classification" or "regression")."""
+    return [name for name in available_samplers() if task in _REGISTRY[name].tasks]
 
 
 def sampler_class(name: str) -> type[Sampler]:
@@ -214,6 +236,8 @@ def _parse_value(text: str):
     return text.strip("'\"")
 
 
-__all__ = ["VAAL", "CoreGCN", "CoreSet", "FeatProp", "FeatureSampler", "ImageSampler", "LearnerSampler", "LearningLoss",
-           "Problem", "Random", "Sampler", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "build_sampler",
-           "canonical_name", "check_method_options", "feature_samplers", "get_sampler", "parse_method", "register_sampler", "sampler_class"]
+__all__ = ["BADGE", "BALD", "VAAL", "CoreGCN", "CoreSet", "Entropy", "FeatProp", "FeatureSampler", "ImageSampler",
+           "LeastConfidence", "LearnerOutputs", "LearnerSampler", "LearningLoss", "Margin", "OutputSampler", "ProbCover", "Problem",
+           "Random", "Sampler", "TypiClust", "UncertainDiscriminator", "UncertainGCN", "available_samplers", "build_sampler",
+           "canonical_name", "check_method_options", "feature_samplers", "get_sampler", "methods_for_task", "output_samplers",
+           "parse_method", "query_samplers", "register_sampler", "sampler_class"]

@@ -6,6 +6,8 @@ What a sampler reads is its type (STYLE §4):
     ImageSampler     select(images (n_items, c, h, w), labelled, budget, candidates=...)   VAAL
     LearnerSampler   select(learner, labelled, budget, candidates=...): the learner was trained with
                      ``fit(..., companion=sampler)`` first (`seqgcn.learners.base.Companion`)   Learning Loss
+    OutputSampler    select(outputs, labelled, budget, candidates=...): `LearnerOutputs` of the trained
+                     learner (class probabilities, Monte-Carlo dropout passes, features)   Margin, BADGE, BALD
 
 All three check their indices and their picks the same way (`Sampler`).
 """
@@ -45,6 +47,7 @@ class Sampler:
     name: str = ""
     reads: str = ""  # what `select` reads, for messages: "features", "the training images", "the trained learner"
     needs_labelled: bool = False  # True: an empty labelled set is an error
+    tasks: tuple = ("classification", "regression")  # the learners' tasks it can pick for
 
     def _check_params(self) -> None:
         """Check the constructor's parameters (one-line InputError); run before any work."""
@@ -189,7 +192,103 @@ def check_option_number(value, *, name: str, low: float = 0.0, high: float | Non
         raise InputError(f"{name}={value!r} must be a number {where}{note}")
 
 
+def check_flag(value, *, name: str) -> None:
+    """InputError unless `value` is true or false."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name}={value!r} must be true or false")
+
+
 def top_scores(problem: Problem, scores: np.ndarray, *, highest: bool) -> np.ndarray:
     """The `budget` candidates with the highest (or lowest) of `scores` (n_candidates,), best first; ties by index."""
     order = np.argsort(-scores if highest else scores, kind="stable")
     return problem.candidates[order[: problem.budget]]
+
+
+@dataclass(frozen=True)
+class LearnerOutputs:
+    """What the trained learner says about the items; row i is global item i (only D_S ∪ L rows need be filled).
+
+    features : (n_items, d) float32 penultimate features, or None
+    probs    : (n_items, n_classes) float32 softmax of the learner, or None
+    passes   : (T, n_items, n_outputs) float32 outputs of T Monte-Carlo dropout passes (softmax for a classifier,
+               the predicted targets for a regressor), or None
+    task     : "classification" or "regression"
+    """
+
+    features: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    passes: np.ndarray | None = None
+    task: str = "classification"
+
+    def n_items(self) -> int:
+        for array, axis in ((self.probs, 0), (self.features, 0), (self.passes, 1)):
+            if array is not None:
+                return int(np.shape(array)[axis])
+        raise InputError("the learner outputs hold no array; give probs, features or passes")
+
+
+class OutputSampler(_SourceSampler):
+    """Reads the trained learner's outputs (`LearnerOutputs`): uncertainty sampling, BALD, BADGE.
+
+    `needs` names the fields it reads; the loop asks the learner for those only. Subclasses
+    implement `_select_outputs(outputs, problem)`, with `outputs` checked by `_check_outputs`.
+    """
+
+    reads = "the learner's outputs"
+    needs: frozenset = frozenset({"probs"})
+    tasks = ("classification",)
+
+    def _n_items(self, outputs) -> int:
+        if not isinstance(outputs, LearnerOutputs):
+            raise InputError(f"{self.name} reads LearnerOutputs (class probabilities{', features' if 'features' in self.needs else ''}), "
+                             f"got {type(outputs).__name__}")
+        return outputs.n_items()
+
+    def _select_from(self, outputs: LearnerOutputs, problem: Problem) -> np.ndarray:
+        return self._select_outputs(self._check_outputs(outputs, problem.candidates), problem)
+
+    def _check_outputs(self, outputs: LearnerOutputs, rows: np.ndarray) -> LearnerOutputs:
+        """Every field in `needs` present, of one row count; its `rows` (the candidates, the only ones read)
+        finite, and probabilities there in [0, 1] summing to 1."""
+        if outputs.task not in self.tasks:
+            raise InputError(f"{self.name} needs class probabilities, so it cannot pick for a {outputs.task} learner; "
+                             f"choose a method that works on features (e.g. CoreSet, TypiClust, ProbCover)")
+        n = outputs.n_items()
+        checked = {}
+        for name in ("features", "probs", "passes"):
+            array = getattr(outputs, name)
+            if name not in self.needs:
+                checked[name] = None
+                continue
+            if array is None:
+                raise InputError(f"{self.name} reads the learner's {name}, which were not given")
+            array = np.asarray(array, dtype=np.float32)
+            want = 3 if name == "passes" else 2
+            count = array.shape[1] if name == "passes" and array.ndim == 3 else array.shape[0]
+            if array.ndim != want or count != n or array.shape[-1] < 1:
+                raise InputError(f"{name} must be a {want}-D array with one row per item ({n}); got shape {array.shape}")
+            read = array[:, rows] if name == "passes" else array[rows]
+            if not np.isfinite(read).all():
+                raise InputError(f"{name} holds NaN or infinite values")
+            if name == "probs" or (name == "passes" and outputs.task == "classification"):
+                check_probabilities(read, name=name)
+            checked[name] = array
+        return LearnerOutputs(task=outputs.task, **checked)
+
+    def _select_outputs(self, outputs: LearnerOutputs, problem: Problem) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+PROBABILITY_TOLERANCE = 1e-3  # |row sum - 1| allowed: float32 softmax sums are within 1e-6, rounded CSV/npy files less exact
+
+
+def check_probabilities(probs: np.ndarray, *, name: str = "probs") -> None:
+    """InputError unless every row (last axis) of `probs` is a probability vector: in [0, 1], summing to 1."""
+    if probs.shape[-1] < 2:
+        raise InputError(f"{name} must have at least 2 classes (columns); got shape {probs.shape}")
+    if (probs < 0).any() or (probs > 1).any():
+        raise InputError(f"{name} must lie in [0, 1]; found values from {float(probs.min()):g} to {float(probs.max()):g}")
+    sums = probs.sum(axis=-1, dtype=np.float64)
+    worst = np.unravel_index(np.argmax(np.abs(sums - 1.0)), sums.shape)
+    if abs(sums[worst] - 1.0) > PROBABILITY_TOLERANCE:
+        raise InputError(f"{name} rows must sum to 1 (softmax outputs); row {worst[-1]} sums to {float(sums[worst]):.6g}")
