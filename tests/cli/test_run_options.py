@@ -37,6 +37,12 @@ OPTIONS = {
     "--normalization": (["row"], "normalization", "row"),
     "--margin-rule": (["farthest"], "margin_rule", "farthest"),
     "--margin": (["0.2"], "margin", 0.2),
+    "--encoder": (["enc.onnx"], "encoder", "enc.onnx"),
+    "--encoder-input-size": (["64"], "encoder_input_size", 64),
+    "--encoder-channel-order": (["bgr"], "encoder_channel_order", "bgr"),
+    "--encoder-mean": (["0.4,0.5,0.6"], "encoder_mean", (0.4, 0.5, 0.6)),
+    "--encoder-std": (["0.2"], "encoder_std", (0.2,)),
+    "--head-hidden": (["32"], "head_hidden", 32),
 }
 # the backend's options decide how the jobs run, not the results: they reach the runner, never the config
 RUNNER_OPTIONS = {

@@ -58,6 +58,12 @@ BAD = [
     ("normalization", "sym", r"normalization='sym' is not one of 'column', 'row'"),
     ("margin_rule", "middle", r"margin_rule='middle' is not one of 'closest', 'farthest'"),
     ("margin", 1.5, r"margin=1.5 must be a number in \[0, 1\]"),
+    ("encoder", 3, r"encoder=3 must be a non-empty name"),
+    ("encoder_input_size", 0, r"encoder_input_size=0 must be a positive integer"),
+    ("encoder_channel_order", "rbg", r"encoder_channel_order='rbg' is not one of 'rgb', 'bgr'"),
+    ("encoder_mean", [0.5, "x"], r"encoder_mean=\[0.5, 'x'\] must be a list of 1 or 3 finite numbers"),
+    ("encoder_std", [0.2, 0.0, 0.2], r"encoder_std=\[0.2, 0.0, 0.2\] must be a list of 1 or 3 finite numbers > 0"),
+    ("head_hidden", -1, r"head_hidden=-1 must be an integer >= 0"),
 ]
 
 

@@ -1,6 +1,7 @@
 """The command line, the only argparse code in seqgcn: one module per command, shared options in `options`.
 
     seqgcn select          features in, indices out                    (cli/select.py)
+    seqgcn embed           a folder's images through a frozen encoder  (cli/embed.py)
     seqgcn run             trials × methods × cycles                   (cli/run.py)
     seqgcn report          tables and curves of finished runs          (cli/report.py)
     seqgcn plot tsne       what each sampler saw and picked            (cli/plot.py)
@@ -19,7 +20,7 @@ import sys
 
 from seqgcn import __version__
 from seqgcn.checks import InputError
-from seqgcn.cli import import_labels, labelstudio, plot, query, report, run, select
+from seqgcn.cli import embed, import_labels, labelstudio, plot, query, report, run, select
 from seqgcn.experiment.runners import JobFailed
 from seqgcn.io import StorageError
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqgcn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (select, run, report, plot, query, import_labels, labelstudio):
+    for command in (select, embed, run, report, plot, query, import_labels, labelstudio):
         command.add_parser(sub)
     return parser
 

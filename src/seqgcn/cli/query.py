@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from seqgcn.checks import InputError
+from seqgcn.cli.embed import add_encoder_arguments, encoder_from_args, head_config_from_args, refuse_cnn_options
 from seqgcn.cli.import_labels import check_writes, project_images
 from seqgcn.cli.options import (SAMPLER_OPTION_FLAGS, add_project_arguments, add_query_learner_arguments,
                                 add_sampler_arguments, sampler_options)
@@ -49,6 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--skip-unreadable", action="store_true", help="leave out (and list) images that cannot be decoded "
                    "instead of stopping")
     add_query_learner_arguments(p)
+    add_encoder_arguments(p)
     add_sampler_arguments(p)
     p.set_defaults(func=run)
 
@@ -74,12 +76,17 @@ def run(args) -> int:
                                            "optimizer", "lr")}
     config = ExperimentConfig.from_dict({k: v for k, v in given.items() if v is not None}, source="command line")
     learner_config = config.learner_config("classification")
+    if args.encoder is not None:
+        refuse_cnn_options(args)
+    encoder = encoder_from_args(args, threads=config.threads)  # a bad file: one line, before any image is read
+    head_config = head_config_from_args(args, device=config.device) if encoder is not None else None
     progress = sys.stderr.isatty()
     result = run_query(args.images, args.labels, budget=args.budget, method=args.method, test_labels=args.test_labels,
                        image_size=args.image_size, subset=config.subset, seed=config.seed,
                        learner_config=dataclasses.replace(learner_config, progress=progress), device=config.device,
                        sampler_params=options, threads=config.threads,
-                       skip_unreadable=args.skip_unreadable, progress=progress)
+                       skip_unreadable=args.skip_unreadable, progress=progress, encoder=encoder,
+                       head_config=head_config)
     for path in result.skipped:
         print(f"seqgcn: warning: skipped unreadable image {path!r}", file=sys.stderr)
 
@@ -88,6 +95,8 @@ def run(args) -> int:
               "method": result.method, "first_round": result.first_round, "n_labelled": result.n_labelled,
               "n_classes": len(labelled_classes), "accuracy": result.accuracy,
               "seed": config.seed, "budget": args.budget, "seconds": result.seconds, "picked": result.picked}
+    if encoder is not None:
+        record["encoder"] = {**encoder.describe(), "encoded": result.encoded, "head": dataclasses.asdict(head_config)}
     files = {}
     if not labels.exists():
         files[labels] = csv_text([])
@@ -107,6 +116,8 @@ def run(args) -> int:
         print(f"held-out accuracy: {result.accuracy:.4f} ({result.n_test} images, learner trained on {result.n_labelled})")
     s = result.seconds
     print(f"seconds: load {s['load']:.1f}, train {s['train']:.1f}, features {s['features']:.1f}, select {s['select']:.1f}")
+    if encoder is not None:
+        print(f"encoder {encoder.path.name}: {result.encoded} image(s) encoded this round, the others from the cache")
     print(f"picked {len(result.picked)} images: {out} (fill in the label column), contact sheet {names['sheet']}")
     for key in ("tasks", "config"):
         if key in names:

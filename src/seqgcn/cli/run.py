@@ -7,6 +7,7 @@ import sys
 import time
 
 from seqgcn.checks import InputError
+from seqgcn.cli.embed import add_encoder_arguments, refuse_cnn_options
 from seqgcn.cli.options import SAMPLER_OPTIONS, add_device_argument, add_learner_arguments, add_sampler_arguments, subset_arg
 from seqgcn.experiment import run_experiment
 from seqgcn.experiment.config import ExperimentConfig, load_config_file, merge_options
@@ -16,7 +17,8 @@ from seqgcn.experiment.runners import LocalRunner, RayRunner, import_ray
 
 _CONFIG_OPTIONS = ("preset", "dataset", "data_dir", "pool_dataset", "pool_data_dir", "upper_bound", "methods", "trials",
                    "cycles", "seed_size", "budget", "subset", "arch", "epochs", "batch_size", "optimizer", "lr", "device",
-                   "seed", "threads", "save_features")
+                   "seed", "threads", "save_features", "encoder", "encoder_input_size", "encoder_channel_order",
+                   "encoder_mean", "encoder_std", "head_hidden")
 
 
 
@@ -43,6 +45,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     proto.add_argument("--seed", type=int, metavar="N", help=f"base random seed (default {d.seed}); same seed, same results")
 
     add_learner_arguments(parser)
+    add_encoder_arguments(parser, head_steps=False, batch=False)
     add_sampler_arguments(parser)
 
     pool = parser.add_argument_group("synthetic pool (paper §4.3)")
@@ -110,6 +113,8 @@ def runner_from_args(args):
 
 def run(args) -> int:
     """`seqgcn run`: run (or resume) an experiment, print the table and where the files are."""
+    if args.encoder is not None:  # the head's steps and rate are its own (`HeadConfig`)
+        refuse_cnn_options(args, ("arch", "batch_size", "optimizer", "epochs", "lr"))
     config, out = config_from_args(args)
     runner = runner_from_args(args)
     start = time.perf_counter()

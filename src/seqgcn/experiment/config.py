@@ -13,6 +13,7 @@ and is not part of it (`seqgcn.experiment.runners`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,14 @@ class ExperimentConfig:
     normalization: str | None = None    # adjacency: "column" (reference code) | "row" (paper eq. 4)
     margin_rule: str | None = None      # UncertainGCN: "closest" (reference code) | "farthest" (paper eq. 7)
     margin: float | None = None          # UncertainGCN s_margin, a score in [0, 1] (reference code: 0.1)
+    # -- frozen encoder (None: the CNN learner). With a file, the images are embedded once, the samplers read the
+    #    embeddings and each cycle trains a `HeadLearner` on them (seqgcn.learners.encoder, seqgcn.learners.head)
+    encoder: str | None = None           # .onnx or .pt2 model file
+    encoder_input_size: int | None = None  # side the images are resized to for it, pixels (None: its metadata / input shape)
+    encoder_channel_order: str | None = None  # "rgb" | "bgr" (None: its metadata, else rgb)
+    encoder_mean: tuple | None = None    # per-channel mean, [0, 1] units (None: its metadata, else ImageNet's)
+    encoder_std: tuple | None = None     # per-channel std (None: its metadata, else ImageNet's)
+    head_hidden: int = 0                 # the head's hidden units (0: logistic regression)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
@@ -143,7 +152,7 @@ def _coerce(name: str, value, spec: dataclasses.Field, source: str):
 
     Anything else is left as it is for `validate_config` to judge (so a message shows the value as written).
     """
-    if isinstance(value, list) and name in ("methods", "milestones"):
+    if isinstance(value, list) and name in ("methods", "milestones", "encoder_mean", "encoder_std"):
         return tuple(value)
     if name == "methods" and isinstance(value, str):
         return (value,)
@@ -162,7 +171,7 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a huge one i
 MAX_METHODS = 1000  # methods compared in one run
 MAX_COUNT = 10**7  # trials, cycles, sizes: anything larger is a typo, refused at once instead of running for days
 POSITIVE_INTS = ("trials", "cycles", "seed_size", "budget", "epochs", "batch_size", "threads")
-OPTIONAL_TEXTS = ("data_dir", "pool_dataset", "pool_data_dir")
+OPTIONAL_TEXTS = ("data_dir", "pool_dataset", "pool_data_dir", "encoder")
 
 
 def validate_config(config: ExperimentConfig) -> None:
@@ -190,6 +199,12 @@ def validate_config(config: ExperimentConfig) -> None:
         check_number(config.lr, name="lr", what="a finite number > 0", ok=lambda v: v > 0)
     config.learner_config("classification").check()
     check_method_options(config.methods, config.sampler_options(), labels={"epochs": "gcn_epochs"})
+    check_int(config.head_hidden, name="head_hidden", low=0, high=65_536)
+    if config.encoder_input_size is not None:  # how they fit the model file: `seqgcn.learners.encoder.load_encoder`
+        check_int(config.encoder_input_size, name="encoder_input_size", low=1, high=4096)
+    check_choice(config.encoder_channel_order, ("rgb", "bgr"), name="encoder_channel_order", optional=True)
+    for name in ("encoder_mean", "encoder_std"):
+        _check_channel_values(getattr(config, name), name=name, positive=name == "encoder_std")
 
 
 def check_config(config: ExperimentConfig) -> None:
@@ -200,8 +215,24 @@ def check_config(config: ExperimentConfig) -> None:
     validate_config(config)
     if config.subset is not None and config.subset < config.budget:
         raise InputError(f"subset={config.subset!r} must be an integer >= budget={config.budget} (or None for the whole pool)")
+    encoder_settings = [name for name in ("encoder_input_size", "encoder_channel_order", "encoder_mean", "encoder_std",
+                                          "head_hidden") if getattr(config, name)]
+    if config.encoder is None and encoder_settings:
+        raise InputError(f"{encoder_settings[0]}={getattr(config, encoder_settings[0])!r} is set but encoder is not; "
+                         "add --encoder FILE")
     if config.pool_data_dir is not None and config.pool_dataset is None:
         raise InputError(f"pool_data_dir={config.pool_data_dir!r} is set but pool_dataset is not; add --pool-dataset NAME")
+
+
+def _check_channel_values(values, *, name: str, positive: bool) -> None:
+    """None, or 1 or 3 finite numbers (> 0 with `positive`): a per-channel mean or std of the encoder's input."""
+    ok = isinstance(values, tuple) and len(values) in (1, 3) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        for v in values)
+    if values is not None and not ok:
+        shown = list(values) if isinstance(values, tuple) else values
+        raise InputError(f"{name}={shown!r} must be a list of 1 or 3 finite numbers{' > 0' if positive else ''}, "
+                         "one per channel in [0, 1] units")
 
 
 def _check_methods(methods) -> None:

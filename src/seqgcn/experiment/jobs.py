@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,8 @@ from seqgcn.experiment.rundir import job_path as _job_file
 from seqgcn.experiment.rundir import save_view
 from seqgcn.io import write_atomic
 from seqgcn.learners import build_learner
+from seqgcn.learners.encoder import load_encoder
+from seqgcn.learners.head import HeadConfig, HeadLearner
 from seqgcn.loop import ActiveLearner, GroundTruthOracle, train_and_evaluate
 from seqgcn.pool import PoolState
 from seqgcn.samplers import build_sampler, methods_for_task, sampler_class
@@ -105,9 +108,27 @@ def load_workspace(config: ExperimentConfig, *, dataset=None, learner_factory=No
             pool = load_dataset(config.pool_dataset, data_dir=config.pool_data_dir)
             combined = combine_pools(dataset, pool)  # mismatch -> ValueError
             dataset, seed_among, pool_among = combined.dataset, combined.seed_among, combined.pool_among
-    learner_factory = build_learner if learner_factory is None else learner_factory
+    if learner_factory is None:
+        learner_factory = build_learner if config.encoder is None else _head_factory(config)
     learner = learner_factory(dataset, config.learner_config(dataset.task))  # checks the learner settings
     return Workspace(dataset, seed_among, pool_among, learner)
+
+
+def _head_factory(config: ExperimentConfig):
+    """With ``config.encoder``: load it (one line on a bad file), embed the dataset once, a head on the embeddings."""
+    encoder = load_encoder(config.encoder, input_size=config.encoder_input_size, mean=config.encoder_mean,
+                           channel_order=config.encoder_channel_order, std=config.encoder_std, threads=config.threads)
+    head = HeadConfig(hidden=config.head_hidden, device=config.device)
+
+    def factory(dataset, learner_config):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(config.threads)
+        try:
+            return HeadLearner.from_dataset(dataset, encoder, head, progress=sys.stderr.isatty())  # once per process
+        finally:
+            torch.set_num_threads(previous)
+
+    return factory
 
 
 def check_pool(config: ExperimentConfig, ws: Workspace) -> None:

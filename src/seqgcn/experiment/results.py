@@ -74,6 +74,8 @@ def provenance(config: ExperimentConfig, dataset, learner, learner_config) -> di
         "metric_name": learner.metric_name,
         "higher_is_better": bool(learner.higher_is_better),
         "seeds": seeds,
+        **({"encoder": {**learner.encoder.describe(), "head": fields_as_json(learner.config)}}
+           if getattr(learner, "encoder", None) is not None else {}),  # --encoder: the learner is a head on its embeddings
     }
 
 

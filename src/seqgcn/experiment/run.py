@@ -8,6 +8,7 @@ job files (`seqgcn.experiment.results`).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,8 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
         check_resume_config(out_dir, config)
     ws = load_workspace(config, dataset=dataset, learner_factory=learner_factory, seed_among=seed_among,
                         pool_among=pool_among)
+    if resume and getattr(ws.learner, "encoder", None) is not None:
+        _check_resume_encoder(out_dir, ws.learner.encoder)
     if not config.upper_bound:
         check_pool(config, ws)
     run_dir = Path(out_dir) if out_dir is not None else new_run_dir(config.dataset + ("-upper-bound" if config.upper_bound else ""))
@@ -98,6 +101,17 @@ def run_experiment(config: ExperimentConfig, out_dir=None, *, resume: bool = Fal
             if fresh is not None:
                 fresh.undo()
             raise
+
+
+def _check_resume_encoder(run_dir, encoder) -> None:
+    """The config names the encoder by path; a resumed run also needs the same file (its SHA-256 in config.json)."""
+    try:
+        stored = json.loads((Path(run_dir) / CONFIG).read_text()).get("encoder", {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        stored = None
+    if stored is not None and stored != encoder.sha256:
+        raise InputError(f"resume dir {str(run_dir)!r} was run with another encoder file: SHA-256 {stored[:12]}..., "
+                         f"{str(encoder.path)!r} is now {encoder.sha256[:12]}...; restore that file or start a new run")
 
 
 def _run_jobs(config: ExperimentConfig, run_dir: Path, ws, runner, *, resume: bool, progress: bool) -> ExperimentResult:

@@ -12,6 +12,11 @@ train a classifier on, so no learner is trained; the batch is a diverse seed
 set instead: k-Center greedy (`CoreSet`) on the images downsampled to
 ``SEED_SIDE × SEED_SIDE`` pixels, with any labelled images as the first centres.
 
+With an encoder (``encoder=``, ``--encoder``): "load" embeds the images through
+the cache next to labels.csv (`seqgcn.labelling.embeddings`; the encoder runs only
+on images it has not seen), the learner is a `HeadLearner` on the frozen
+embeddings, the sampler and the first round's k-Center read the embeddings.
+
 Index space: image ``i`` of the sorted path list is global index ``i`` for the
 learner, the pool and the sampler (STYLE §3). Held-out images are in the same
 array but never candidates and never trained on. Same inputs and seed, same batch.
@@ -29,15 +34,18 @@ import torch.nn.functional as F
 
 from seqgcn.checks import InputError
 from seqgcn.data.base import CLASSIFICATION, Dataset
+from seqgcn.labelling.embeddings import cache_folder, embed_images
 from seqgcn.labelling.images import find_images, load_images
 from seqgcn.labelling.labels import read_labels
 from seqgcn.learners import build_learner
+from seqgcn.learners.head import HeadLearner
 from seqgcn.pool import PoolState
 from seqgcn.loop import learner_outputs
 from seqgcn.samplers import CoreSet, FeatureSampler, OutputSampler, build_sampler, query_samplers, sampler_class
 
 SEED_SIDE = 8  # side of the downsampled images the first round's k-Center greedy compares, pixels
 SEED_METHOD = f"CoreSet (k-Center greedy) on {SEED_SIDE}x{SEED_SIDE} downsampled pixels, no learner trained"
+SEED_METHOD_ENCODER = "CoreSet (k-Center greedy) on the encoder's embeddings, no learner trained"
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,10 @@ class QueryResult:
     accuracy : held-out accuracy in [0, 1] of the learner trained this round (None: no test labels or first round)
     n_labelled, n_unlabelled, n_test : image counts (training labels, candidates' pool, held out)
     classes : sorted class names known to the learner (training and held-out labels)
-    seconds : wall time of "load", "train", "features", "select"
+    seconds : wall time of "load", "train", "features", "select" (and "predict" with `predict_all`)
     skipped : images left out because they could not be decoded
+    predicted : ``{path: class}`` of every image by the learner trained this round (only with `predict_all`;
+        empty in the first round)
     """
 
     picked: list
@@ -64,12 +74,15 @@ class QueryResult:
     classes: list
     seconds: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    predicted: dict = field(default_factory=dict)
+    encoded: int | None = None  # with an encoder: images it ran on this round (the others came from the cache)
 
 
 def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", test_labels=None,
               image_size: int = 32, subset: int | None = None, seed: int = 0, learner_config=None,
               sampler_params: dict | None = None, device: str = "cpu", skip_unreadable: bool = False,
-              progress: bool = False, threads: int = 1) -> QueryResult:
+              progress: bool = False, threads: int = 1, predict_all: bool = False, encoder=None,
+              head_config=None) -> QueryResult:
     """Pick the next `budget` images of `images_dir` to label (see the module docstring).
 
     Parameters
@@ -89,6 +102,11 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     skip_unreadable : leave out images that cannot be decoded instead of failing
     progress : progress bars (decoding, training)
     threads : torch CPU threads while training and selecting (float sums, hence picks, depend on it)
+    predict_all : also classify every image with the trained learner (`QueryResult.predicted`; the ML backend's pre-labels)
+    encoder : a `seqgcn.learners.encoder.Encoder`: the images are embedded once (cached next to `labels_path`,
+        `seqgcn.labelling.embeddings`), the learner is a `HeadLearner` on the embeddings (`head_config`), the
+        sampler reads the embeddings and the first round's k-Center runs on them; `image_size` and
+        `learner_config` are then unused
     """
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise InputError(f"--budget={budget!r} must be a positive integer")
@@ -104,13 +122,15 @@ def run_query(images_dir, labels_path, *, budget: int, method: str = "CoreGCN", 
     try:
         return _query(images_dir, labels_path, budget=budget, method=method, test_labels=test_labels,
                       image_size=image_size, subset=subset, seed=seed, learner_config=learner_config,
-                      sampler_params=sampler_params, device=device, skip_unreadable=skip_unreadable, progress=progress)
+                      sampler_params=sampler_params, device=device, skip_unreadable=skip_unreadable, progress=progress,
+                      predict_all=predict_all, encoder=encoder, head_config=head_config)
     finally:
         torch.set_num_threads(previous)
 
 
 def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, subset, seed, learner_config,
-           sampler_params, device, skip_unreadable, progress) -> QueryResult:
+           sampler_params, device, skip_unreadable, progress, predict_all=False, encoder=None,
+           head_config=None) -> QueryResult:
     t0 = time.perf_counter()
     paths = find_images(images_dir)
     known = set(paths)
@@ -121,7 +141,11 @@ def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, 
         raise InputError(f"image {both[0]!r} is in both {str(labels_path)!r} and the held-out {str(test_labels)!r} "
                          f"({len(both)} such image(s)); a held-out image must not be trained on")
     _check_budget(budget, len(paths) - len(labels) - len(test), images_dir)
-    images = load_images(images_dir, paths, size=image_size, skip_unreadable=skip_unreadable, progress=progress)
+    if encoder is None:
+        images = load_images(images_dir, paths, size=image_size, skip_unreadable=skip_unreadable, progress=progress)
+    else:  # embeddings (n, d) instead of pixels; the encoder runs only on images the cache has not seen
+        images = embed_images(images_dir, paths, encoder, cache_folder(labels_path, encoder),
+                              skip_unreadable=skip_unreadable, progress=progress)
     index = images.index()
     labels = {p: c for p, c in labels.items() if p in index}
     test = {p: c for p, c in test.items() if p in index}
@@ -137,19 +161,28 @@ def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, 
     learner_seed, candidates_seed, sampler_seed = (int(s.generate_state(1)[0]) for s in seeds)
     seconds = {"load": time.perf_counter() - t0, "train": 0.0, "features": 0.0, "select": 0.0}
     base = dict(n_labelled=len(labelled), n_unlabelled=int(unlabelled.size), n_test=len(test), classes=classes,
-                skipped=list(images.skipped))
+                skipped=list(images.skipped), encoded=getattr(images, "encoded", None))
 
     if len(set(labels.values())) < 2:
         t = time.perf_counter()
-        picked = seed_batch(images.pixels, labelled, unlabelled, budget, seed=sampler_seed)
+        if encoder is None:
+            picked = seed_batch(images.pixels, labelled, unlabelled, budget, seed=sampler_seed)
+        else:
+            picked = CoreSet(seed=sampler_seed).select(images.embeddings, labelled, budget, candidates=unlabelled)
         seconds["select"] = time.perf_counter() - t
-        return QueryResult(picked=[images.paths[i] for i in picked], method=SEED_METHOD, first_round=True,
+        return QueryResult(picked=[images.paths[i] for i in picked], first_round=True,
+                           method=SEED_METHOD if encoder is None else SEED_METHOD_ENCODER,
                            accuracy=None, seconds=seconds, **base)
 
     t = time.perf_counter()
     class_of = {c: k for k, c in enumerate(classes)}
-    dataset = _dataset(images.pixels, [index[p] for p in test], [class_of[c] for c in test.values()], len(classes))
-    learner = build_learner(dataset, learner_config, seed=learner_seed)
+    if encoder is None:
+        dataset = _dataset(images.pixels, [index[p] for p in test], [class_of[c] for c in test.values()], len(classes))
+        learner = build_learner(dataset, learner_config, seed=learner_seed)
+    else:  # a light head on the frozen embeddings
+        test_rows = np.asarray([index[p] for p in test], dtype=np.int64)
+        learner = HeadLearner(images.embeddings, images.embeddings[test_rows], [class_of[c] for c in test.values()],
+                              n_outputs=len(classes), config=head_config, seed=learner_seed, encoder=encoder)
     targets = np.asarray([class_of[labels[images.paths[i]]] for i in labelled], dtype=np.int64)  # (n_labelled,)
     learner.fit(labelled, targets)  # I (the learner was built, i.e. re-initialised, from learner_seed)
     accuracy = float(learner.evaluate()) if test else None
@@ -172,8 +205,14 @@ def _query(images_dir, labels_path, *, budget, method, test_labels, image_size, 
     t = time.perf_counter()
     picked = sampler.select(source, labelled, budget, candidates=candidates)  # III + IV
     seconds["select"] = time.perf_counter() - t
+    predicted = {}
+    if predict_all:
+        t = time.perf_counter()
+        inputs = images.pixels if encoder is None else images.embeddings  # (n, c, s, s) or (n, d)
+        predicted = dict(zip(images.paths, (classes[k] for k in learner.predict(inputs)), strict=True))
+        seconds["predict"] = time.perf_counter() - t
     return QueryResult(picked=[images.paths[i] for i in picked], method=sampler.name, first_round=False,
-                       accuracy=accuracy, seconds=seconds, **base)
+                       accuracy=accuracy, seconds=seconds, predicted=predicted, **base)
 
 
 def seed_batch(pixels: np.ndarray, labelled: np.ndarray, unlabelled: np.ndarray, budget: int, *, seed: int) -> np.ndarray:

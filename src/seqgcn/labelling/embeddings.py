@@ -1,0 +1,229 @@
+"""Embeddings of a project's images, cached per image next to labels.csv: an encoder runs once per image.
+
+Layout (``labels.csv`` → ``labels.embeddings/``)::
+
+    labels.embeddings/<key>/encoder.json     the encoder: file, SHA-256, input size, channel order, mean, std, width
+    labels.embeddings/<key>/part-NNNNNN.npz  one finished batch: "hashes" (b,) SHA-256 of each image file's bytes,
+                                             "embeddings" (b, d) float32
+
+``<key>`` names (encoder file hash, preparation settings) (`seqgcn.learners.encoder.Encoder.key`):
+another encoder file or another preparation never reads these embeddings. An
+image is looked up by the hash of its bytes, so a renamed or moved image is not
+encoded again, and an edited one is.
+
+The pass streams over the paths ``batch_size`` at a time: a thread reads and hashes
+the files of the next chunk and decodes those not in the cache while the encoder
+runs on the current one (memory: two chunks of pixels, plus (n, d) embeddings);
+every encoded batch is written at once (atomically), so an interrupted pass
+resumes at the first batch not written. Later rounds read the parts and encode only images never seen. When
+more than `COMPACT_AT` parts accumulate they are merged into one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqgcn.checks import InputError
+from seqgcn.data.images import read_images
+from seqgcn.io import StorageError, write_atomic
+
+COMPACT_AT = 64  # parts in one cache folder before they are merged into one
+PART = "part-{:06d}.npz"
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Embeddings of a project's images.
+
+    paths : (n,) relative paths, in the order given (unreadable ones left out); position = global index
+    embeddings : (n, d) float32, row i = paths[i]
+    skipped : paths that could not be read or decoded (``skip_unreadable=True``)
+    encoded : images the encoder ran on in this call (0: everything came from the cache)
+    seconds : wall time "total", and "encode": the encoder's share (running it, writing its parts)
+    cache : the cache folder
+    """
+
+    paths: tuple
+    embeddings: np.ndarray
+    skipped: tuple = ()
+    encoded: int = 0
+    seconds: dict = field(default_factory=dict)
+    cache: Path | None = None
+
+    def index(self) -> dict:
+        """path → global index."""
+        return {p: i for i, p in enumerate(self.paths)}
+
+
+def cache_folder(labels_path, encoder) -> Path:
+    """``<labels folder>/<labels stem>.embeddings/<encoder key>``: where `encoder`'s embeddings of this project live."""
+    labels_path = Path(labels_path)
+    return labels_path.parent / f"{labels_path.stem}.embeddings" / encoder.key
+
+
+def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, progress: bool = False,
+                 workers: int | None = None) -> Embedded:
+    """Embeddings of the images `paths` (relative to `root`) by `encoder`, through the cache folder `cache`.
+
+    Parameters
+    ----------
+    root : the project folder
+    paths : relative image paths, in order (`seqgcn.labelling.images.find_images`)
+    encoder : `seqgcn.learners.encoder.Encoder`
+    cache : the cache folder (`cache_folder`), created when missing
+    skip_unreadable : leave out the files that cannot be read or decoded instead of failing at the first
+    progress : a progress bar over the images
+    workers : hashing and decoding threads (default: the CPU count, at most 8)
+
+    Raises InputError for an unreadable image (without `skip_unreadable`); batches finished
+    before it stay cached.
+    """
+    from tqdm import tqdm
+
+    root, cache = Path(root), Path(cache)
+    t0 = time.perf_counter()
+    _open_cache(cache, encoder)
+    known = _read_parts(cache, encoder.dim)  # hash -> (d,) float32
+    chunks = [range(lo, min(lo + encoder.batch_size, len(paths))) for lo in range(0, len(paths), encoder.batch_size)]
+    hashes: dict[int, str] = {}  # position -> SHA-256 of the file
+    bad: dict[int, str] = {}  # position -> why it is left out
+    claimed: set = set()  # hashes already sent to the encoder (in the prefetch thread only)
+    number, encoded, encode_seconds = _next_part(cache), 0, 0.0
+    bar = tqdm(total=len(paths), desc=f"embed images ({encoder.path.name})", unit="img", disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool, \
+            ThreadPoolExecutor(max_workers=1) as prefetch:  # reads chunk k + 1 while the encoder runs on chunk k
+        read = lambda chunk: _read_chunk(root, paths, chunk, known, claimed, encoder, pool, workers)  # noqa: E731
+        pending = prefetch.submit(read, chunks[0]) if chunks else None
+        for k in range(len(chunks)):
+            chunk_hashes, errors, new, pixels = pending.result()
+            if k + 1 < len(chunks):
+                pending = prefetch.submit(read, chunks[k + 1])
+            if errors and not skip_unreadable:
+                bar.close()
+                raise InputError(f"{errors[min(errors)]}; fix or remove it, or pass --skip-unreadable to leave such "
+                                 "files out")
+            hashes.update(chunk_hashes)
+            bad.update(errors)
+            if new:
+                t = time.perf_counter()
+                emb = encoder.embed_batch(pixels)  # (b', d)
+                _write_part(cache / PART.format(number), new, emb)  # finished: never encoded again
+                encode_seconds += time.perf_counter() - t
+                number, encoded = number + 1, encoded + len(new)
+                known.update(zip(new, emb))
+            bar.update(len(chunks[k]))
+    bar.close()
+    _compact(cache)
+    keep = [i for i in range(len(paths)) if i not in bad and hashes.get(i) in known]  # a failed decode's copies too
+    if not keep:
+        raise InputError(f"none of the {len(paths)} images under {str(root)!r} can be decoded")
+    embeddings = np.stack([known[hashes[i]] for i in keep]).astype(np.float32, copy=False)  # (n, d)
+    kept = set(keep)
+    return Embedded(paths=tuple(paths[i] for i in keep), embeddings=embeddings, encoded=encoded,
+                    skipped=tuple(paths[i] for i in range(len(paths)) if i not in kept), cache=cache,
+                    seconds={"total": time.perf_counter() - t0, "encode": encode_seconds})
+
+
+# --------------------------------------------------------------------------- steps
+def _read_chunk(root: Path, paths, chunk, known: dict, claimed: set, encoder, pool, workers):
+    """Hash the files of `chunk`; decode those whose content is neither cached nor claimed yet.
+
+    Returns ``({position: hash}, {position: error}, [new hashes], uint8 pixels (len(new), c, s, s))``.
+    """
+    hashes, errors = {}, {}
+    for i, digest, error in pool.map(lambda i: _hash_file(root, paths, i), chunk):  # hashlib releases the GIL
+        if error is None:
+            hashes[i] = digest
+        else:
+            errors[i] = error
+    todo = []  # positions to decode: the first path of each new content
+    for i, digest in hashes.items():
+        if digest not in known and digest not in claimed:
+            claimed.add(digest)
+            todo.append(i)
+    if not todo:
+        return hashes, errors, [], None
+    pixels, failed = read_images([root / paths[i] for i in todo], size=encoder.settings.input_size, workers=workers)
+    errors.update({todo[j]: message for j, message in failed.items()})
+    new = [hashes[i] for j, i in enumerate(todo) if j not in failed]
+    return hashes, errors, new, pixels
+
+
+def _hash_file(root: Path, paths, i: int):
+    """(i, SHA-256 hex of the file's bytes, None), or (i, None, one-line message) when it cannot be read."""
+    try:
+        with open(root / paths[i], "rb") as fh:
+            return i, hashlib.sha256(fh.read()).hexdigest(), None
+    except OSError as exc:
+        return i, None, f"cannot read image {str(root / paths[i])!r}: {exc.strerror or exc}"
+
+
+def _open_cache(cache: Path, encoder) -> None:
+    """Create the cache folder with its encoder.json; an existing one must describe the same encoder."""
+    info = cache / "encoder.json"
+    described = {k: v for k, v in encoder.describe().items() if k not in ("path", "batch_size")}
+    if info.is_file():
+        try:
+            stored = json.loads(info.read_text())
+        except (OSError, ValueError):
+            stored = None
+        if isinstance(stored, dict) and stored.get("sha256") == encoder.sha256 and stored.get("dim") == encoder.dim:
+            return
+        for part in cache.glob("part-*.npz"):  # not this encoder's (or unreadable): start over
+            part.unlink()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(exc.errno, f"cannot create the embedding cache {str(cache)!r}: {exc.strerror or exc}") from None
+    write_atomic(info, json.dumps({**described, "path": str(encoder.path)}, indent=1) + "\n")
+
+
+def _read_parts(cache: Path, dim: int) -> dict:
+    """hash → (dim,) float32 from every readable part; a damaged part (an interrupted write) is removed."""
+    known = {}
+    for part in sorted(cache.glob("part-*.npz")):
+        try:
+            with np.load(part, allow_pickle=False) as data:
+                hashes, emb = data["hashes"], data["embeddings"]
+            if emb.ndim != 2 or emb.shape != (len(hashes), dim):
+                raise ValueError(f"shape {emb.shape}")
+        except (OSError, ValueError, KeyError, EOFError):
+            part.unlink(missing_ok=True)
+            continue
+        known.update(zip(hashes.tolist(), emb))
+    return known
+
+
+def _write_part(path: Path, hashes: list, embeddings: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, hashes=np.asarray(hashes), embeddings=np.asarray(embeddings, dtype=np.float32))
+    write_atomic(path, buffer.getvalue())  # a full disk: StorageError, one line
+
+
+def _next_part(cache: Path) -> int:
+    numbers = [int(p.stem.split("-")[1]) for p in cache.glob("part-*.npz") if p.stem.split("-")[1].isdigit()]
+    return max(numbers, default=-1) + 1
+
+
+def _compact(cache: Path) -> None:
+    """Merge the parts into one when there are more than COMPACT_AT (fewer files to open every round)."""
+    parts = sorted(cache.glob("part-*.npz"))
+    if len(parts) <= COMPACT_AT:
+        return
+    hashes, embeddings = [], []
+    for part in parts:
+        with np.load(part, allow_pickle=False) as data:
+            hashes.append(data["hashes"])
+            embeddings.append(data["embeddings"])
+    _write_part(cache / PART.format(_next_part(cache)), list(np.concatenate(hashes)), np.concatenate(embeddings))
+    for part in parts:
+        part.unlink()
