@@ -1,7 +1,8 @@
 # Two entry points: `make run` (the default experiment on the embedded digits) and `make test`.
 # Each creates .venv if it is missing. torch is pinned first so that pip never pulls CUDA wheels.
 # `make run` installs only what the default experiment runs; `make test` adds the test tools and the
-# ray, labelstudio and kmedoids extras, so that the tests of `--backend ray`, Label Studio and FasterPAM run.
+# ray, labelstudio, serve and kmedoids extras, so that the tests of `--backend ray`, Label Studio (push, pull and
+# the ML backend) and FasterPAM run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +24,7 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): $(RUN_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,ray,labelstudio,kmedoids]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray,labelstudio,serve,kmedoids,encoder]' onnx
 	touch $(TEST_STAMP)
 
 $(LS_STAMP):

@@ -7,7 +7,8 @@
     seqgcn plot tsne       what each sampler saw and picked            (cli/plot.py)
     seqgcn query           the next images of a folder to label        (cli/query.py)
     seqgcn import-labels   a person's answers into labels.csv          (cli/import_labels.py)
-    seqgcn labelstudio     push a batch to Label Studio, pull answers  (cli/labelstudio.py)
+    seqgcn labelstudio     push a batch to Label Studio, pull answers, (cli/labelstudio.py)
+                           or serve as its ML backend
 
 Bad input ends with one line on stderr, ``seqgcn: error: ...``, and exit code 2;
 nothing is written in that case. Any other exception is a bug and keeps its traceback.
