@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from seqgcn.checks import check_int
-from seqgcn.samplers.base import FeatureSampler, Problem, check_flag, check_option_number
+from seqgcn.samplers.base import Problem, check_flag, check_option_number
 from seqgcn.samplers.neighbours import distance_to_other_group, radius_graph, transpose
-from seqgcn.samplers.typiclust import kmeans_labels, normalized
+from seqgcn.samplers.typiclust import OnNormalizedFeatures, kmeans_labels
 
 
-class ProbCover(FeatureSampler):
+class ProbCover(OnNormalizedFeatures):
     """Greedy coverage of δ-balls around the picks (module docstring).
 
     Parameters
@@ -54,10 +54,6 @@ class ProbCover(FeatureSampler):
         self.normalize = normalize
         self.seed = seed
 
-    @property
-    def scale_invariance(self) -> str:
-        return "rows" if self.normalize else "matrix"
-
     def _check_params(self) -> None:
         if self.delta is not None:
             check_option_number(self.delta, name="delta", positive=True)
@@ -67,7 +63,7 @@ class ProbCover(FeatureSampler):
 
     def _select(self, problem: Problem) -> np.ndarray:
         nodes = np.concatenate([problem.labelled, problem.candidates])  # (N,) L first
-        x = normalized(problem.features[nodes]) if self.normalize else problem.features[nodes]  # (N, d)
+        x = self._normalized(problem.features[nodes])  # (N, d)
         delta = self.delta
         if delta is None:
             delta = purity_delta(x, kmeans_labels(x, min(self.classes, len(nodes)), seed=self.seed), alpha=self.alpha)

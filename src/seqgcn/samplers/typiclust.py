@@ -29,7 +29,21 @@ KMEANS_EXACT_UP_TO = 50  # clusters: KMeans up to here, MiniBatchKMeans above (a
 MINIBATCH = 5000  # MiniBatchKMeans batch size (authors' value)
 
 
-class TypiClust(FeatureSampler):
+class OnNormalizedFeatures(FeatureSampler):
+    """A feature sampler that L2-normalises the rows first when ``self.normalize`` (TypiClust, ProbCover): then a
+    positive factor per row changes nothing, otherwise only a common one."""
+
+    normalize: bool = True
+
+    @property
+    def scale_invariance(self) -> str:
+        return "rows" if self.normalize else "matrix"
+
+    def _normalized(self, x: np.ndarray) -> np.ndarray:
+        return normalized(x) if self.normalize else x
+
+
+class TypiClust(OnNormalizedFeatures):
     """Typical items of uncovered k-means clusters (module docstring).
 
     Parameters
@@ -56,10 +70,6 @@ class TypiClust(FeatureSampler):
         self.normalize = normalize
         self.seed = seed
 
-    @property
-    def scale_invariance(self) -> str:
-        return "rows" if self.normalize else "matrix"
-
     def _check_params(self) -> None:
         check_int(self.k_nn, name="k_nn", low=1)
         check_int(self.min_cluster_size, name="min_cluster_size", low=0)
@@ -68,7 +78,7 @@ class TypiClust(FeatureSampler):
 
     def _select(self, problem: Problem) -> np.ndarray:
         nodes = np.concatenate([problem.labelled, problem.candidates])  # (N,) L first, as the authors order them
-        x = normalized(problem.features[nodes]) if self.normalize else problem.features[nodes]  # (N, d)
+        x = self._normalized(problem.features[nodes])  # (N, d)
         n_clusters = min(len(problem.labelled) + problem.budget, self.max_clusters, len(nodes))
         clusters = kmeans_labels(x, n_clusters, seed=self.seed)  # (N,)
         open_ = np.zeros(len(nodes), dtype=bool)
