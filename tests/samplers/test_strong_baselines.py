@@ -238,6 +238,7 @@ def _relabel(labels: np.ndarray, lab: list) -> np.ndarray:
     return labels[np.concatenate([np.sort(lab), rest])]
 
 
+@pytest.mark.filterwarnings("ignore:The maximum purity")  # theirs warns when given one delta, no grid to scan
 def test_probcover_out_degrees_equal_scikit_activeml_utilities_for_a_given_delta():
     pytest.importorskip("skactiveml")
     from skactiveml.pool import ProbCover as Theirs
@@ -263,6 +264,7 @@ def test_probcover_out_degrees_equal_scikit_activeml_utilities_for_a_given_delta
     assert ProbCover(delta=delta, normalize=False).select(x, lab, 1)[0] == unl[best[0]]  # ties: lowest index (theirs: random)
 
 
+@pytest.mark.filterwarnings("ignore:The maximum purity")  # theirs warns when given one delta, no grid to scan
 def test_probcover_equals_scikit_activeml_where_no_scores_tie():
     pytest.importorskip("skactiveml")
     from skactiveml.pool import ProbCover as Theirs
