@@ -65,8 +65,10 @@ def test_probability_samplers_refuse_a_regressor_and_bad_probabilities():
         Entropy().select(outputs(probs=bad), [], 1)
     with pytest.raises(InputError, match="features, which were not given"):
         BADGE().select(outputs(probs=PROBS), [], 1)
-    with pytest.raises(InputError, match="dropout=1.5"):
+    with pytest.raises(InputError, match=r"dropout=1.5 must be a number in \(0, 0.999\]"):
         get_sampler("BALD(dropout=1.5)")
+    with pytest.raises(InputError, match=r"alpha=2 must be a number in \(0, 1\] \(reference: 0.95\)"):
+        get_sampler("ProbCover(alpha=2)")
 
 
 def test_badge_distances_from_factors_equal_the_explicit_gradient_embedding():

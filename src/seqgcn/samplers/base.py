@@ -187,7 +187,10 @@ def check_option_number(value, *, name: str, low: float = 0.0, high: float | Non
     ok = not isinstance(value, bool) and isinstance(value, (int, float))
     ok = ok and (value > low if positive else value >= low) and (high is None or value <= high)
     if not ok:
-        where = f"> {low:g}" if positive else (f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}")
+        if positive:
+            where = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
+        else:
+            where = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
         note = f" (reference: {reference})" if reference is not None else ""
         raise InputError(f"{name}={value!r} must be a number {where}{note}")
 
