@@ -197,9 +197,7 @@ def learner_outputs(learner, sampler: OutputSampler, nodes: np.ndarray, n_items:
     Methods that need class probabilities refuse a regressor here, in one line, before any pass runs.
     """
     task = getattr(learner, "task", "classification")
-    if task not in sampler.tasks:
-        raise InputError(f"{sampler.name} needs class probabilities, so it cannot pick for a {task} learner; "
-                         "choose a method that works on features (e.g. CoreSet, TypiClust, ProbCover)")
+    sampler.check_task(task)
     fields = {}
     wanted = {"features", "probs"} & sampler.needs
     if wanted:

@@ -241,6 +241,13 @@ class OutputSampler(_SourceSampler):
     needs: frozenset = frozenset({"probs"})
     tasks = ("classification",)
 
+    @classmethod
+    def check_task(cls, task: str) -> None:
+        """InputError unless the sampler can pick for a learner of `task`."""
+        if task not in cls.tasks:
+            raise InputError(f"{cls.name} needs class probabilities, so it cannot pick for a {task} learner; "
+                             f"choose a method that works on features (e.g. CoreSet, TypiClust, ProbCover)")
+
     def _n_items(self, outputs) -> int:
         if not isinstance(outputs, LearnerOutputs):
             raise InputError(f"{self.name} reads LearnerOutputs (class probabilities{', features' if 'features' in self.needs else ''}), "
@@ -253,9 +260,7 @@ class OutputSampler(_SourceSampler):
     def _check_outputs(self, outputs: LearnerOutputs, rows: np.ndarray) -> LearnerOutputs:
         """Every field in `needs` present, of one row count; its `rows` (the candidates, the only ones read)
         finite, and probabilities there in [0, 1] summing to 1."""
-        if outputs.task not in self.tasks:
-            raise InputError(f"{self.name} needs class probabilities, so it cannot pick for a {outputs.task} learner; "
-                             f"choose a method that works on features (e.g. CoreSet, TypiClust, ProbCover)")
+        self.check_task(outputs.task)
         n = outputs.n_items()
         checked = {}
         for name in ("features", "probs", "passes"):
