@@ -312,3 +312,16 @@ def test_probcover_purity_rule_equals_scikit_activeml_on_a_grid():
     ours = purity_delta(x, clusters, alpha=0.9)
     # theirs: the largest grid radius with purity >= alpha (their balls include the boundary, ours do not)
     assert grid[grid <= ours].max() == pytest.approx(theirs.delta_max_)
+
+
+def test_clusters_do_not_depend_on_the_callers_thread_pools():
+    from threadpoolctl import threadpool_limits
+
+    from seqgcn.samplers.typiclust import kmeans_labels
+
+    x = np.random.default_rng(11).normal(size=(3000, 16)).astype(np.float32)
+    with threadpool_limits(limits=1):
+        one = kmeans_labels(x, 60, seed=0), kmeans_labels(x, 8, seed=0)
+    with threadpool_limits(limits=2):
+        two = kmeans_labels(x, 60, seed=0), kmeans_labels(x, 8, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))

@@ -112,15 +112,21 @@ def normalized(x: np.ndarray) -> np.ndarray:
 
 
 def kmeans_labels(x: np.ndarray, n_clusters: int, *, seed: int) -> np.ndarray:
-    """Cluster ids (n,) of k-means on `x`: KMeans up to 50 clusters, MiniBatchKMeans above (the authors' split)."""
+    """Cluster ids (n,) of k-means on `x`: KMeans up to 50 clusters, MiniBatchKMeans above (the authors' split).
+
+    On one OpenMP and BLAS thread: scikit-learn's k-means adds per-thread partial sums, so with its default
+    (one thread per core, one under Ray) the clusters, hence the picks, would depend on the machine and backend.
+    """
     from sklearn.cluster import KMeans, MiniBatchKMeans  # lazy: scikit-learn takes a second to import
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     seed = int(seed) % 2**32
     if n_clusters <= KMEANS_EXACT_UP_TO:
         model = KMeans(n_clusters=n_clusters, random_state=seed, n_init="auto")
     else:
         model = MiniBatchKMeans(n_clusters=n_clusters, batch_size=MINIBATCH, random_state=seed, n_init="auto")
-    return model.fit_predict(x).astype(np.int64)
+    with threadpool_limits(limits=1):
+        return model.fit_predict(x).astype(np.int64)
 
 
 def visiting_order(clusters: np.ndarray, *, n_labelled: int, n_clusters: int, min_size: int) -> np.ndarray:
