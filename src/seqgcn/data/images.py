@@ -117,10 +117,13 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
         pixels[i] = image.transpose(2, 0, 1)  # (c, size, size), a grey channel broadcast to 3
         grey[i] = image.shape[2] == 1
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        for _ in tqdm(pool.map(decode_into, range(len(paths))), total=len(paths), desc="decode images",
-                      unit="img", disable=not progress):
-            pass
+    with tqdm(total=len(paths), desc="decode images", unit="img", disable=not progress) as bar:
+        def decode_slice(rows: range) -> None:
+            for i in rows:
+                decode_into(i)
+                bar.update()
+
+        for_each_slice(len(paths), workers, decode_slice)
     if errors:
         keep = np.ones(len(paths), dtype=bool)
         keep[list(errors)] = False
@@ -128,6 +131,25 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
     if grey.all():
         pixels = np.ascontiguousarray(pixels[:, :1])  # (n_readable, 1, size, size)
     return pixels, errors
+
+
+def for_each_slice(n: int, workers: int | None, fn) -> None:
+    """Call ``fn(range)`` on `workers` contiguous slices of 0..n, one thread each (default: the CPU count, at most 8).
+
+    One task per thread, not per item: for small files Pillow's own Python code, which
+    holds the GIL, costs more than the decoding, and a task per file would add a hand-off
+    between threads for each of them. Large files (photos) spend their time in Pillow's C
+    decoders, which release the GIL, and the slices then run in parallel.
+    """
+    workers = max(1, min(workers or min(8, os.cpu_count() or 1), n))
+    bounds = [n * k // workers for k in range(workers + 1)]
+    slices = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    if workers == 1:
+        fn(slices[0])
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(fn, rows) for rows in slices]:
+            done.result()
 
 
 def read_depth(path: str | Path) -> np.ndarray:

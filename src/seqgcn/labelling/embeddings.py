@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgcn.checks import InputError
-from seqgcn.data.images import read_images
+from seqgcn.data.images import for_each_slice, read_images
 from seqgcn.io import StorageError, write_atomic
 
 COMPACT_AT = 64  # parts in one cache folder before they are merged into one
@@ -82,7 +82,7 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
     cache : the cache folder (`cache_folder`), created when missing
     skip_unreadable : leave out the files that cannot be read or decoded instead of failing at the first
     progress : a progress bar over the images
-    workers : hashing and decoding threads (default: the CPU count, at most 8)
+    workers : hashing and decoding threads (default: the cores the encoder's own threads leave, at least 1, at most 8)
 
     Raises InputError for an unreadable image (without `skip_unreadable`); batches finished
     before it stay cached.
@@ -98,10 +98,10 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
     bad: dict[int, str] = {}  # position -> why it is left out
     claimed: set = set()  # hashes already sent to the encoder (in the prefetch thread only)
     number, encoded, encode_seconds = _next_part(cache), 0, 0.0
+    workers = workers or max(1, min(8, (os.cpu_count() or 1) - encoder.threads))
     bar = tqdm(total=len(paths), desc=f"embed images ({encoder.path.name})", unit="img", disable=not progress)
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool, \
-            ThreadPoolExecutor(max_workers=1) as prefetch:  # reads chunk k + 1 while the encoder runs on chunk k
-        read = lambda chunk: _read_chunk(root, paths, chunk, known, claimed, encoder, pool, workers)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=1) as prefetch:  # reads chunk k + 1 while the encoder runs on chunk k
+        read = lambda chunk: _read_chunk(root, paths, chunk, known, claimed, encoder, workers)  # noqa: E731
         pending = prefetch.submit(read, chunks[0]) if chunks else None
         for k in range(len(chunks)):
             chunk_hashes, errors, new, pixels = pending.result()
@@ -134,17 +134,20 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
 
 
 # --------------------------------------------------------------------------- steps
-def _read_chunk(root: Path, paths, chunk, known: dict, claimed: set, encoder, pool, workers):
+def _read_chunk(root: Path, paths, chunk, known: dict, claimed: set, encoder, workers):
     """Hash the files of `chunk`; decode those whose content is neither cached nor claimed yet.
 
     Returns ``({position: hash}, {position: error}, [new hashes], uint8 pixels (len(new), c, s, s))``.
     """
-    hashes, errors = {}, {}
-    for i, digest, error in pool.map(lambda i: _hash_file(root, paths, i), chunk):  # hashlib releases the GIL
-        if error is None:
-            hashes[i] = digest
-        else:
-            errors[i] = error
+    found = [None] * len(chunk)  # (i, hash, error) in chunk order
+
+    def hash_slice(rows: range) -> None:
+        for j in rows:
+            found[j] = _hash_file(root, paths, chunk[j])
+
+    for_each_slice(len(chunk), workers, hash_slice)
+    hashes = {i: digest for i, digest, error in found if error is None}
+    errors = {i: error for i, _, error in found if error is not None}
     todo = []  # positions to decode: the first path of each new content
     for i, digest in hashes.items():
         if digest not in known and digest not in claimed:

@@ -77,12 +77,14 @@ class Encoder:
     settings : EncoderSettings
     dim : width of the embeddings
     batch_size : images per forward pass (the model's own fixed batch when it has one)
+    threads : the CPU threads it was opened for (`load_encoder`)
     key : 16 hex digits naming (file, settings): the embedding cache's key
     """
 
     def __init__(self, path: Path, kind: str, sha256: str, settings: EncoderSettings, run, fixed_batch: int | None,
-                 batch_size: int):
+                 batch_size: int, threads: int = 1):
         self.path, self.kind, self.sha256, self.settings = path, kind, sha256, settings
+        self.threads = threads
         self._run = run  # float32 (b, c, s, s) ndarray -> first output ndarray
         self.fixed_batch = fixed_batch
         self.batch_size = fixed_batch or batch_size
@@ -185,7 +187,7 @@ def load_encoder(path, *, input_size: int | None = None, channel_order: str | No
     run, shape, metadata = (_open_onnx if kind == "onnx" else _open_pt2)(path, threads)
     settings = _settings(path, shape, metadata, input_size=input_size, channel_order=channel_order, mean=mean, std=std)
     fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return Encoder(path, kind, digest, settings, run, fixed_batch, batch_size)
+    return Encoder(path, kind, digest, settings, run, fixed_batch, batch_size, threads=max(1, int(threads)))
 
 
 def file_sha256(path) -> str:
