@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,11 +148,17 @@ TINY = ExperimentConfig(dataset="tiny", methods=("Random", "CoreSet"), trials=1,
                         subset=30, epochs=1, seed=3)
 
 
-@pytest.fixture
-def finished_run(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def finished_template(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
     run_experiment(TINY, out, progress=False, dataset=tiny_dataset(), learner_factory=FakeLearner)
     return out
+
+
+@pytest.fixture
+def finished_run(finished_template, tmp_path):
+    """A copy of one finished run per test (each test damages its own): the run is made once per module."""
+    return Path(shutil.copytree(finished_template, tmp_path / "run"))
 
 
 def resume(out):
