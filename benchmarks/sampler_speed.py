@@ -4,6 +4,8 @@ For UncertainGCN and CoreGCN at N = 11,000 nodes (10,000 candidates + 1,000
 labelled, m = 512, 200 GCN steps, budget 1,000) it prints one table row each:
 
     idle s        one selection on the otherwise idle machine (median of --repeat runs)
+    ÷ floor       idle s over the "GEMM floor": the first layer's two (N, m)·(m, 128) products of all
+                  200 steps alone, blocked as seqgcn blocks them (`gemm_floor`), measured first in the same run
     busy s        the same beside one busy-loop process (``while True: pass``, started and killed here)
     busy ÷ idle   the slowdown a busy core causes
     dense s       the dense reference below, idle
@@ -120,6 +122,31 @@ def dense_reference(features, labelled, candidates, budget, *, method, seed, nor
     return nodes[np.array(picked)]
 
 
+# --------------------------------------------------------------------------- the products no implementation avoids
+def gemm_floor(n: int, dim: int, *, steps: int = 200, hidden: int = 128) -> None:
+    """The two (N, m)·(m, hidden)-sized products of every GCN training step, and nothing else.
+
+    The first layer's forward (A X) W1 and its weight gradient (A X)ᵀ G: 2·N·m·hidden
+    multiply-adds each, per step; with A X precomputed they are the bulk of seqgcn's
+    step. Run here the way seqgcn runs them (`seqgcn.graph.RowBlocks`: blocks of
+    1,024 rows, one intra-op thread each, the default worker count), on random data:
+    a floor for the sampler's time on this machine.
+    """
+    import torch
+
+    from seqgcn.graph import RowBlocks
+
+    g = torch.Generator().manual_seed(0)
+    ax, w = torch.rand(n, dim, generator=g), torch.rand(dim, hidden, generator=g)  # (N, m), (m, hidden)
+    grad = torch.rand(n, hidden, generator=g)  # (N, hidden)
+    h = torch.empty(n, hidden)
+    with RowBlocks(n) as blocks:
+        for _ in range(steps):
+            blocks.map(lambda _, rows: torch.mm(ax[rows], w, out=h[rows]))
+            blocks.sum(blocks.map(lambda _, rows: ax[rows].T @ grad[rows]))  # (m, hidden)
+    return None
+
+
 # --------------------------------------------------------------------------- one run, in its own process
 def worker(args) -> None:
     import torch
@@ -132,7 +159,10 @@ def worker(args) -> None:
     labelled, candidates = split(args.n_items, args.n_labelled, args.seed)
     rss_before = peak_rss_mb()
     start = time.perf_counter()
-    if args.impl == "seqgcn":
+    if args.impl == "floor":
+        gemm_floor(args.n_items, args.dim)
+        picked, workers = np.arange(args.budget), None  # no picks: only the time counts
+    elif args.impl == "seqgcn":
         options = {"workers": args.workers} if args.workers else {}
         sampler = get_sampler(args.method, seed=args.seed, normalization=args.normalization, **options)
         picked = sampler.select(features, labelled, args.budget, candidates=candidates)
@@ -252,6 +282,9 @@ def main() -> None:
     print(f"N = {n:,} (labelled {a.n_labelled:,}), m = {a.dim}, budget {a.budget:,}, normalization {a.normalization}; "
           f"200 GCN steps, hidden 128; median of {a.repeat} run(s) per seqgcn cell\n", flush=True)
 
+    floor = run_one("floor", "GEMM", n, a)
+    print(f"  GEMM floor (the 200 steps' first-layer products alone, as seqgcn blocks them): {floor['seconds']:.2f} s",
+          flush=True)
     rows, runs = [], []
     for method in METHODS:
         idle = median_run("seqgcn", method, n, a, a.repeat)
@@ -263,21 +296,22 @@ def main() -> None:
                "dense_s": dense["seconds"] if dense else None, "speedup": dense["seconds"] / idle["seconds"] if dense else None,
                "seqgcn_peak_mb": idle["peak_rss_mb"], "dense_peak_mb": dense["peak_rss_mb"] if dense else None,
                "same_as_dense": agree, "same_picks_busy": bool(np.array_equal(idle["picks"], busy["picks"])),
-               "workers": idle["workers"]}
+               "workers": idle["workers"], "gemm_floor_s": floor["seconds"], "idle_over_floor": idle["seconds"] / floor["seconds"]}
         rows.append(row)
         runs += [idle, busy] + ([dense] if dense else [])
         print(f"  {method}: idle {idle['seconds']:.2f} s, beside a busy core {busy['seconds']:.2f} s"
               + (f", dense {dense['seconds']:.1f} s" if dense else ""), flush=True)
 
-    header = (f"{'method':<13} {'N':>7} {'idle s':>7} {'busy s':>7} {'busy÷idle':>9} {'dense s':>8} {'speed-up':>8} "
-              f"{'seqgcn MB':>9} {'dense MB':>8} {'same as dense':>13}")
+    header = (f"{'method':<13} {'N':>7} {'idle s':>7} {'÷ floor':>7} {'busy s':>7} {'busy÷idle':>9} {'dense s':>8} "
+              f"{'speed-up':>8} {'seqgcn MB':>9} {'dense MB':>8} {'same as dense':>13}")
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         dense = "—" if r["dense_s"] is None else f"{r['dense_s']:.1f}"
         speedup = "—" if r["speedup"] is None else f"{r['speedup']:.1f}×"
         dense_mb = "—" if r["dense_peak_mb"] is None else f"{r['dense_peak_mb']:.0f}"
         agree = "—" if r["same_as_dense"] != r["same_as_dense"] else f"{100 * r['same_as_dense']:.1f} %"
-        print(f"{r['method']:<13} {r['n_items']:>7,} {r['idle_s']:>7.2f} {r['busy_s']:>7.2f} {r['busy_over_idle']:>8.2f}× {dense:>8} "
+        print(f"{r['method']:<13} {r['n_items']:>7,} {r['idle_s']:>7.2f} {r['idle_over_floor']:>6.2f}× {r['busy_s']:>7.2f} "
+              f"{r['busy_over_idle']:>8.2f}× {dense:>8} "
               f"{speedup:>8} {r['seqgcn_peak_mb']:>9.0f} {dense_mb:>8} {agree:>13}")
 
     print("\nPicks with torch threads × workers (each a fresh process), against threads 2 × workers 2 idle:")
