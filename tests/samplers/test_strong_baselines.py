@@ -158,8 +158,8 @@ def test_purity_delta_is_the_largest_radius_with_enough_pure_balls():
     rng = np.random.default_rng(6)
     x = rng.normal(size=(200, 3)).astype(np.float32)
     clusters = (x[:, 0] > 0).astype(np.int64)
-    delta = purity_delta(x, clusters, alpha=0.9)
     d = distance_to_other_group(x, clusters)
+    delta = purity_delta(d, alpha=0.9)
 
     def purity(r):
         return np.mean(d >= r)  # B_r(x) = {y : |x − y| < r} pure iff no other-cluster point closer than r
@@ -309,7 +309,7 @@ def test_probcover_purity_rule_equals_scikit_activeml_on_a_grid():
     y = np.full(len(x), np.nan)
     y[0] = 0
     theirs.query(x.astype(np.float64), y, batch_size=1)
-    ours = purity_delta(x, clusters, alpha=0.9)
+    ours = purity_delta(distance_to_other_group(x, clusters), alpha=0.9)
     # theirs: the largest grid radius with purity >= alpha (their balls include the boundary, ours do not)
     assert grid[grid <= ours].max() == pytest.approx(theirs.delta_max_)
 

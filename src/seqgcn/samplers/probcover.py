@@ -14,6 +14,10 @@ features; a ball B_δ(x) is pure when every item in it shares x's cluster; δ is
 whose share of pure balls is at least `alpha` = 0.95. With d(x) the distance from x to the nearest
 item of another cluster, B_δ(x) is pure iff d(x) ≥ δ, so the largest such δ is an order statistic of d,
 found exactly, where the authors scan a grid of radii. Give `delta` to fix it instead.
+
+Exact neighbours (the default): d(x) compares each item with every item of the other clusters (about N²
+distances, in row blocks); the δ-graph then compares an item whose ball is pure (d(x) ≥ δ, a share `alpha`
+of them) with its own cluster only, and the others with every item: the graph of all N² pairs, cheaper.
 """
 
 from __future__ import annotations
@@ -64,23 +68,26 @@ class ProbCover(OnNormalizedFeatures):
     def _select(self, problem: Problem) -> np.ndarray:
         nodes = np.concatenate([problem.labelled, problem.candidates])  # (N,) L first
         x = self._normalized(problem.features[nodes])  # (N, d)
-        delta = self.delta
+        delta, clusters, to_other = self.delta, None, None
         if delta is None:
-            delta = purity_delta(x, kmeans_labels(x, min(self.classes, len(nodes)), seed=self.seed), alpha=self.alpha)
+            clusters = kmeans_labels(x, min(self.classes, len(nodes)), seed=self.seed)  # (N,)
+            to_other = distance_to_other_group(x, clusters)  # (N,)
+            delta = purity_delta(to_other, alpha=self.alpha)
         self.diagnostics_ = {"delta": float(delta)}
-        indptr, indices = radius_graph(x, delta)
+        indptr, indices = radius_graph(x, delta, groups=clusters, to_other=to_other)
         picks = greedy_cover(indptr, indices, n_labelled=len(problem.labelled), budget=problem.budget,
                              rng=np.random.default_rng(self.seed))
         return nodes[picks]
 
 
-def purity_delta(x: np.ndarray, clusters: np.ndarray, *, alpha: float) -> float:
+def purity_delta(to_other: np.ndarray, *, alpha: float) -> float:
     """The largest δ such that at least a share `alpha` of the balls {y : ‖x − y‖ < δ} hold one cluster only.
 
-    B_δ(x_i) is pure iff d_i ≥ δ, d_i the distance to the nearest row of another cluster; so with
-    d sorted ascending and m = ⌊(1 − alpha)·n⌋ rows allowed impure, δ = d_(m) (0-based).
+    B_δ(x_i) is pure iff d_i ≥ δ, d_i = `to_other`[i] the distance to the nearest row of another cluster
+    (`distance_to_other_group`); so with d sorted ascending and m = ⌊(1 − alpha)·n⌋ rows allowed impure,
+    δ = d_(m) (0-based).
     """
-    d = np.sort(distance_to_other_group(x, clusters))  # (n,)
+    d = np.sort(to_other)  # (n,)
     m = int(np.floor((1.0 - alpha) * len(d) + 1e-9))
     delta = float(d[min(m, len(d) - 1)])
     if not np.isfinite(delta) or delta <= 0.0:  # one cluster only, or duplicates across clusters

@@ -27,6 +27,7 @@ from seqgcn.samplers.neighbours import mean_knn_sq_distance
 
 KMEANS_EXACT_UP_TO = 50  # clusters: KMeans up to here, MiniBatchKMeans above (authors' threshold)
 MINIBATCH = 5000  # MiniBatchKMeans batch size (authors' value)
+NORMALIZE_ROWS = 8192  # rows per chunk of `normalized`: (8192, 512) float64 = 34 MB
 
 
 class OnNormalizedFeatures(FeatureSampler):
@@ -106,9 +107,14 @@ class TypiClust(OnNormalizedFeatures):
 
 
 def normalized(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), float32."""
-    norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)  # (n, 1)
-    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32; computed in float64, `NORMALIZE_ROWS` rows at a
+    time, so the float64 copies are small (each row's result does not depend on the chunk it is in)."""
+    out = np.empty(x.shape, dtype=np.float32)
+    for lo in range(0, len(x), NORMALIZE_ROWS):
+        part = x[lo:lo + NORMALIZE_ROWS]
+        norms = np.linalg.norm(part.astype(np.float64), axis=1, keepdims=True)  # (b, 1)
+        out[lo:lo + NORMALIZE_ROWS] = part / np.where(norms > 0, norms, 1.0)  # float64, rounded to float32
+    return out
 
 
 def kmeans_labels(x: np.ndarray, n_clusters: int, *, seed: int) -> np.ndarray:
