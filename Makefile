@@ -37,8 +37,10 @@ $(LS_STAMP):
 run: $(RUN_STAMP)
 	$(BIN)/seqgcn run
 
+# -n auto: one pytest worker per core (pytest-xdist); --dist loadfile keeps a file's tests, and so its module
+# fixtures (a Ray instance, a Label Studio server), on one worker
 test: $(TEST_STAMP) $(LS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 bench: $(RUN_STAMP)
 	$(BIN)/python benchmarks/sampler_speed.py
