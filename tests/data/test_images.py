@@ -131,6 +131,24 @@ def test_read_images_channel_rule_and_errors(tmp_path):
     np.testing.assert_array_equal(mixed[1, :, 0, 0], [1, 2, 3])
 
 
+def test_read_images_screen_sees_each_files_bytes_and_skips_what_it_refuses(tmp_path):
+    Image.fromarray(_full((6, 6, 3), (9, 8, 7))).save(tmp_path / "keep.png")
+    Image.fromarray(_full((6, 6), 40)).save(tmp_path / "skip.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    files = [tmp_path / "skip.png", tmp_path / "keep.png", tmp_path / "missing.png", tmp_path / "bad.png"]
+    seen = {}
+
+    def screen(i, data):
+        seen[i] = data
+        return i != 0
+
+    pixels, errors = read_images(files, size=3, workers=2, screen=screen)
+    assert seen == {0: files[0].read_bytes(), 1: files[1].read_bytes(), 3: files[3].read_bytes()}
+    assert pixels.shape == (1, 3, 3, 3) and (pixels[0, :, 0, 0] == [9, 8, 7]).all()  # the grey file was not decoded
+    assert sorted(errors) == [2, 3] and errors[2].startswith("cannot read image") and "bad.png" in errors[3]
+    np.testing.assert_array_equal(pixels, read_images(files[1:2], size=3)[0])  # from the bytes: the same pixels
+
+
 # ---------------------------------------------------------------- one folder, two commands, the same arrays
 
 

@@ -28,6 +28,7 @@ raise `ImageError`, one line naming the file.
 
 from __future__ import annotations
 
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,19 +47,21 @@ class ImageError(InputError):
     """An image file that cannot be decoded; the one-line message names the file and the cause."""
 
 
-def read_image(path: str | Path, *, size: int | None = None) -> np.ndarray:
+def read_image(path: str | Path, *, size: int | None = None, data: bytes | None = None) -> np.ndarray:
     """Decode one image file to uint8 ``(h, w, c)``, c = 1 (grey) or 3 (RGB); module docstring for the rules.
 
-    With ``size``, the result is ``(size, size, c)``. Raises `ImageError` naming the file.
+    With ``size``, the result is ``(size, size, c)``. With ``data``, the file's bytes already read, those
+    are decoded (`path` then only names the file and its type). Raises `ImageError` naming the file.
     """
     path = Path(path)
     if size is not None:
         _check_size(size)
+    source = path if data is None else io.BytesIO(data)
     try:
         if path.suffix.lower() == ".npy":
-            pixels = np.load(path, allow_pickle=False)
+            pixels = np.load(source, allow_pickle=False)
         else:
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 if size is not None:
                     image.draft(None, (size, size))  # JPEG: decode at a reduced scale when it can
                 pixels = _pixels(image)
@@ -83,7 +86,7 @@ def resize(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(image.resize((size, size), method)).reshape(size, size, channels)
 
 
-def read_images(paths, *, size: int, workers: int | None = None, progress: bool = False):
+def read_images(paths, *, size: int, workers: int | None = None, progress: bool = False, screen=None):
     """Decode many files with `read_image` in a thread pool (Pillow releases the GIL while it decodes).
 
     Parameters
@@ -92,13 +95,16 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
     size : side of the square the images are resized to, pixels
     workers : decoding threads (default: the CPU count, at most 8)
     progress : show a progress bar over the files
+    screen : optional ``screen(position, data) -> bool``, called (from the decoding threads) with each
+        file's bytes, read once, before it is decoded: False leaves the file out undecoded, and not as
+        an error (e.g. `seqgcn.labelling.embeddings` hashes the bytes and skips what it has cached)
 
     Returns
     -------
-    pixels : uint8 ``(n_readable, c, size, size)`` of the readable files in order; c = 1 when
+    pixels : uint8 ``(n_decoded, c, size, size)`` of the files decoded, in order; c = 1 when
         every one of them is grey, else 3 (grey images repeated). Memory: one preallocated
         ``(n, 3, size, size)`` array; no full-size image outlives its own decode.
-    errors : ``{position in paths: one-line message naming the file}`` of the files left out
+    errors : ``{position in paths: one-line message naming the file}`` of the files left out as unreadable
     """
     from tqdm import tqdm
 
@@ -106,16 +112,28 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
     paths = list(paths)
     pixels = np.empty((len(paths), 3, size, size), dtype=np.uint8)  # (n, 3, size, size), filled in place
     grey = np.zeros(len(paths), dtype=bool)
+    decoded = np.zeros(len(paths), dtype=bool)
     errors: dict[int, str] = {}
 
     def decode_into(i: int) -> None:
+        data = None
+        if screen is not None:
+            try:
+                with open(paths[i], "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                errors[i] = f"cannot read image {str(paths[i])!r}: {exc.strerror or exc}"
+                return
+            if not screen(i, data):
+                return
         try:
-            image = read_image(paths[i], size=size)  # (size, size, c)
+            image = read_image(paths[i], size=size, data=data)  # (size, size, c)
         except ImageError as exc:
             errors[i] = str(exc)
             return
         pixels[i] = image.transpose(2, 0, 1)  # (c, size, size), a grey channel broadcast to 3
         grey[i] = image.shape[2] == 1
+        decoded[i] = True
 
     with tqdm(total=len(paths), desc="decode images", unit="img", disable=not progress) as bar:
         def decode_slice(rows: range) -> None:
@@ -124,10 +142,8 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
                 bar.update()
 
         for_each_slice(len(paths), workers, decode_slice)
-    if errors:
-        keep = np.ones(len(paths), dtype=bool)
-        keep[list(errors)] = False
-        pixels, grey = pixels[keep], grey[keep]
+    if not decoded.all():
+        pixels, grey = pixels[decoded], grey[decoded]
     if grey.all():
         pixels = np.ascontiguousarray(pixels[:, :1])  # (n_readable, 1, size, size)
     return pixels, errors

@@ -14,7 +14,8 @@ encoded again, and an edited one is.
 The pass streams over the paths ``batch_size`` at a time: a thread reads and hashes
 the files of the next chunk and decodes those not in the cache while the encoder
 runs on the current one (memory: two chunks of pixels, plus (n, d) embeddings);
-every encoded batch is written at once (atomically), so an interrupted pass
+every encoded batch is written (atomically, by a third thread, while the encoder
+runs on the next one) as soon as it is done, so an interrupted pass
 resumes at the first batch not written. Later rounds read the parts and encode only images never seen. When
 more than `COMPACT_AT` parts accumulate they are merged into one.
 """
@@ -25,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgcn.checks import InputError
-from seqgcn.data.images import for_each_slice, read_images
+from seqgcn.data.images import read_images
 from seqgcn.io import StorageError, write_atomic
 
 COMPACT_AT = 64  # parts in one cache folder before they are merged into one
@@ -96,11 +98,13 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
     chunks = [range(lo, min(lo + encoder.batch_size, len(paths))) for lo in range(0, len(paths), encoder.batch_size)]
     hashes: dict[int, str] = {}  # position -> SHA-256 of the file
     bad: dict[int, str] = {}  # position -> why it is left out
-    claimed: set = set()  # hashes already sent to the encoder (in the prefetch thread only)
+    claimed: set = set()  # hashes already sent to the decoder (under `_read_chunk`'s lock)
     number, encoded, encode_seconds = _next_part(cache), 0, 0.0
     workers = workers or max(1, min(8, (os.cpu_count() or 1) - encoder.threads))
     bar = tqdm(total=len(paths), desc=f"embed images ({encoder.path.name})", unit="img", disable=not progress)
-    with ThreadPoolExecutor(max_workers=1) as prefetch:  # reads chunk k + 1 while the encoder runs on chunk k
+    written = None  # the Future of the last part's write
+    with ThreadPoolExecutor(max_workers=1) as prefetch, \
+            ThreadPoolExecutor(max_workers=1) as writer:  # reads chunk k + 1, writes part k − 1, while the encoder runs
         read = lambda chunk: _read_chunk(root, paths, chunk, known, claimed, encoder, workers)  # noqa: E731
         pending = prefetch.submit(read, chunks[0]) if chunks else None
         for k in range(len(chunks)):
@@ -116,11 +120,15 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
             if new:
                 t = time.perf_counter()
                 emb = encoder.embed_batch(pixels)  # (b', d)
-                _write_part(cache / PART.format(number), new, emb)  # finished: never encoded again
+                if written is not None:
+                    written.result()  # a full disk stops the pass here (StorageError), one part late at most
+                written = writer.submit(_write_part, cache / PART.format(number), new, emb)  # never encoded again
                 encode_seconds += time.perf_counter() - t
                 number, encoded = number + 1, encoded + len(new)
                 known.update(zip(new, emb))
             bar.update(len(chunks[k]))
+        if written is not None:
+            written.result()
     bar.close()
     _compact(cache)
     keep = [i for i in range(len(paths)) if i not in bad and hashes.get(i) in known]  # a failed decode's copies too
@@ -135,39 +143,31 @@ def embed_images(root, paths, encoder, cache, *, skip_unreadable: bool = False, 
 
 # --------------------------------------------------------------------------- steps
 def _read_chunk(root: Path, paths, chunk, known: dict, claimed: set, encoder, workers):
-    """Hash the files of `chunk`; decode those whose content is neither cached nor claimed yet.
+    """Read and hash the files of `chunk`; decode, from the same bytes, those whose content is neither cached nor
+    claimed yet (each file is read once).
 
     Returns ``({position: hash}, {position: error}, [new hashes], uint8 pixels (len(new), c, s, s))``.
     """
-    found = [None] * len(chunk)  # (i, hash, error) in chunk order
+    digests = [None] * len(chunk)  # SHA-256 of each file read, in chunk order
+    chosen = [False] * len(chunk)  # files sent to the decoder: the rows of `pixels`, in chunk order
+    lock = threading.Lock()
 
-    def hash_slice(rows: range) -> None:
-        for j in rows:
-            found[j] = _hash_file(root, paths, chunk[j])
-
-    for_each_slice(len(chunk), workers, hash_slice)
-    hashes = {i: digest for i, digest, error in found if error is None}
-    errors = {i: error for i, _, error in found if error is not None}
-    todo = []  # positions to decode: the first path of each new content
-    for i, digest in hashes.items():
-        if digest not in known and digest not in claimed:
+    def screen(j: int, data: bytes) -> bool:
+        """Decode file j? Yes when its content is new: then it is claimed, here, for this chunk."""
+        digests[j] = digest = hashlib.sha256(data).hexdigest()
+        with lock:  # two threads may hold copies of one content: only one decodes it
+            if digest in known or digest in claimed:
+                return False
             claimed.add(digest)
-            todo.append(i)
-    if not todo:
-        return hashes, errors, [], None
-    pixels, failed = read_images([root / paths[i] for i in todo], size=encoder.settings.input_size, workers=workers)
-    errors.update({todo[j]: message for j, message in failed.items()})
-    new = [hashes[i] for j, i in enumerate(todo) if j not in failed]
-    return hashes, errors, new, pixels
+        chosen[j] = True
+        return True
 
-
-def _hash_file(root: Path, paths, i: int):
-    """(i, SHA-256 hex of the file's bytes, None), or (i, None, one-line message) when it cannot be read."""
-    try:
-        with open(root / paths[i], "rb") as fh:
-            return i, hashlib.sha256(fh.read()).hexdigest(), None
-    except OSError as exc:
-        return i, None, f"cannot read image {str(root / paths[i])!r}: {exc.strerror or exc}"
+    pixels, failed = read_images([root / paths[i] for i in chunk], size=encoder.settings.input_size,
+                                 workers=workers, screen=screen)
+    errors = {chunk[j]: message for j, message in failed.items()}
+    hashes = {i: digest for i, digest in zip(chunk, digests) if digest is not None and i not in errors}
+    new = [digests[j] for j in range(len(chunk)) if chosen[j] and j not in failed]  # one per row of `pixels`
+    return hashes, errors, new, (pixels if new else None)
 
 
 def _open_cache(cache: Path, encoder) -> None:

@@ -74,8 +74,9 @@ def scan_images(root) -> tuple[list[str], list[str]]:
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # os.walk descends only into these
-        rel = Path(folder).relative_to(root)
-        found.extend((rel / f).as_posix() for f in files if _is_image_name(f))
+        rel = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel == "." else rel + "/"  # joined as strings: a Path per file costs more than the walk
+        found.extend(prefix + f for f in files if _is_image_name(f))
     paths, refused = [], []
     for name in sorted(found):
         (paths if can_store(name) else refused).append(name)
