@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 
 import pytest
 
@@ -49,6 +50,49 @@ def test_another_process_holding_the_lock_refuses_the_run_and_sigkill_leaves_no_
         os.waitpid(holder, 0)
     assert main(["run", *QUICK, "--out", str(out)]) == 0, capsys.readouterr().err  # the OS dropped the lock with the process
     assert (out / "results.json").is_file()
+
+
+def test_a_lock_left_to_the_workers_of_a_dead_run_is_waited_for_then_refused(tmp_path, monkeypatch):
+    """A killed run's workers die a moment after it: a resume at once waits for them (a short grace), no longer."""
+    import subprocess
+    import threading
+
+    from seqgcn.experiment import rundir
+    from seqgcn.experiment.rundir import RunDirBusy
+
+    out = tmp_path / "run"
+    out.mkdir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a pid that no longer exists: the run that took the lock, as its record says
+    record = f"pid {ended.pid} on host {socket.gethostname()}, started 2026-12-02T00:00:00\n"
+
+    worker = hold_lock_in_a_child(out)  # a worker still holding the dead run's lock
+    (out / LOCK_FILE).write_text(record)
+    monkeypatch.setattr(rundir, "ORPHAN_GRACE", 0.3)
+    try:
+        with pytest.raises(RunDirBusy, match=f"pid {ended.pid} on host .*; it has ended, but processes it started "
+                                              "still hold the lock\\); wait for it to end"):
+            RunDirLock(out).acquire()
+        monkeypatch.setattr(rundir, "ORPHAN_GRACE", 30.0)
+        threading.Timer(0.5, os.kill, (worker, signal.SIGKILL)).start()  # the worker dies a moment later
+        with RunDirLock(out):
+            pass
+    finally:
+        try:
+            os.kill(worker, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(worker, 0)
+
+    holder = hold_lock_in_a_child(out)  # a live holder: refused at once, not waited for
+    try:
+        start = time.monotonic()
+        with pytest.raises(RunDirBusy, match=f"pid {holder} on host"):
+            RunDirLock(out).acquire()
+        assert time.monotonic() - start < 5.0
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
 
 
 def test_a_lock_held_in_this_process_blocks_run_and_resume(tmp_path, capsys):

@@ -45,6 +45,7 @@ from seqgcn.experiment.config import ExperimentConfig, config_diff, one_line
 from seqgcn.io import StorageError, write_atomic
 
 LOCK_FILE = ".seqgcn.lock"
+ORPHAN_GRACE = 10.0  # seconds a lock whose recorded holder has died is waited for: its workers are dying with it
 CONFIG = "config.json"
 JOBS_DIR = "jobs"
 FEATURES_DIR = "features"
@@ -244,6 +245,11 @@ class RunDirLock:
 
     `acquire` raises `RunDirBusy` naming the holder when another process (or another
     `RunDirLock` in this one) holds it, and OSError when the lock file cannot be opened.
+
+    A run's worker processes inherit its lock and die with it (``PR_SET_PDEATHSIG``), a
+    moment after it on a busy machine. So when the recorded holder is a process of this
+    host that no longer exists, `acquire` waits up to `ORPHAN_GRACE` seconds for the lock
+    before it gives up: a run killed and resumed at once is not refused.
     """
 
     def __init__(self, run_dir):
@@ -254,15 +260,24 @@ class RunDirLock:
         if fcntl is None:  # pragma: no cover
             return self
         fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_holder(fd)
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunDirBusy(f"run dir {str(self.path.parent)!r} is in use by another seqgcn run ({holder}); "
-                                 "wait for it to end or choose another --out") from None
-            raise
+        deadline = None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                holder = _read_holder(fd)
+                gone = _holder_is_gone(holder)
+                deadline = deadline or time.monotonic() + ORPHAN_GRACE
+                if not gone or time.monotonic() > deadline:
+                    os.close(fd)
+                    left = "; it has ended, but processes it started still hold the lock" if gone else ""
+                    raise RunDirBusy(f"run dir {str(self.path.parent)!r} is in use by another seqgcn run ({holder}"
+                                     f"{left}); wait for it to end or choose another --out") from None
+                time.sleep(0.05)
         self._fd = fd
         _write_holder(fd)
         return self
@@ -294,6 +309,20 @@ def _write_holder(fd: int) -> None:
         os.pwrite(fd, text.encode(), 0)
     except OSError:  # read-only descriptor or full disk: the lock holds all the same
         pass
+
+
+def _holder_is_gone(holder: str) -> bool:
+    """Whether `holder` (as `_write_holder` wrote it) names a process of this host that no longer exists."""
+    found = re.match(r"pid (\d+) on host (.*), started ", holder)
+    if found is None or found.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's process, say)
+        return False
+    return False
 
 
 def _read_holder(fd: int) -> str:
