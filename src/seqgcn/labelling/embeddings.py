@@ -50,7 +50,7 @@ class Embedded:
     embeddings : (n, d) float32, row i = paths[i]
     skipped : paths that could not be read or decoded (``skip_unreadable=True``)
     encoded : images the encoder ran on in this call (0: everything came from the cache)
-    seconds : wall time "total", and "encode": the encoder's share (running it, writing its parts)
+    seconds : wall time "total", and "encode": the encoder's share (running it, and waiting for the previous part to be written)
     cache : the cache folder
     """
 
