@@ -155,7 +155,7 @@ def test_label_studio_drives_the_backend(server, tmp_path, capsys):
     pytest.importorskip("starlette")
     pytest.importorskip("uvicorn")
     from label_studio_sdk import LabelStudio
-    from labelling.test_mlbackend import FakeQuery, free_port, make_images, start_server, wait_for_model
+    from labelling.test_mlbackend import FakeQuery, make_images, start_server, wait_for_model
 
     from seqgcn.labelling import labelstudio
     from seqgcn.labelling.exports import label_config, label_studio_tasks
