@@ -141,7 +141,7 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
                 decode_into(i)
                 bar.update()
 
-        for_each_slice(len(paths), workers, decode_slice)
+        _for_each_slice(len(paths), workers, decode_slice)
     if not decoded.all():
         pixels, grey = pixels[decoded], grey[decoded]
     if grey.all():
@@ -149,7 +149,7 @@ def read_images(paths, *, size: int, workers: int | None = None, progress: bool 
     return pixels, errors
 
 
-def for_each_slice(n: int, workers: int | None, fn) -> None:
+def _for_each_slice(n: int, workers: int | None, fn) -> None:
     """Call ``fn(range)`` on `workers` contiguous slices of 0..n, one thread each (default: the CPU count, at most 8).
 
     One task per thread, not per item: for small files Pillow's own Python code, which
