@@ -56,15 +56,14 @@ def read_image(path: str | Path, *, size: int | None = None, data: bytes | None 
     path = Path(path)
     if size is not None:
         _check_size(size)
-    source = path if data is None else io.BytesIO(data)
     try:
         if path.suffix.lower() == ".npy":
-            pixels = np.load(source, allow_pickle=False)
-        else:
-            with Image.open(source) as image:
-                if size is not None:
-                    image.draft(None, (size, size))  # JPEG: decode at a reduced scale when it can
-                pixels = _pixels(image)
+            pixels = np.load(path if data is None else io.BytesIO(data), allow_pickle=False)
+        elif data is None:
+            with Image.open(path) as image:  # closes the file, whatever happens
+                pixels = _pixels(image, size)
+        else:  # bytes in memory: nothing to close (and `with` costs a tenth of a small PNG's decode)
+            pixels = _pixels(Image.open(io.BytesIO(data)), size)
     except Exception as exc:  # decoders raise many types on corrupt or odd files
         raise _cannot_decode(path, exc) from None
     pixels = _to_uint8(pixels, path)  # (h, w, c)
@@ -197,8 +196,16 @@ def _cannot_decode(path: Path, exc: Exception) -> ImageError:
     return ImageError(f"cannot decode image {str(path)!r} ({type(exc).__name__}: {' '.join(str(exc).split())})")
 
 
-def _pixels(image: Image.Image) -> np.ndarray:
-    """A Pillow image as an array: grey modes ``(h, w)`` in their dtype, others uint8 ``(h, w)`` or ``(h, w, 3)``."""
+def _pixels(image: Image.Image, size: int | None) -> np.ndarray:
+    """A Pillow image as an array: grey modes ``(h, w)`` in their dtype, others uint8 ``(h, w)`` or ``(h, w, 3)``.
+
+    With `size`, a JPEG may be decoded at a reduced scale that still leaves `size` pixels a side (``draft``).
+    """
+    if size is not None:
+        image.draft(None, (size, size))
+    if image.mode in ("L", "RGB"):  # the usual 8-bit modes: their bytes as stored, a third cheaper than np.asarray
+        image.load()
+        return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(image.height, image.width, -1)
     if image.mode in GREY_MODES:
         return np.asarray(image)
     grey = image.mode in ("LA", "La") or (image.mode in ("P", "PA") and _grey_palette(image))
