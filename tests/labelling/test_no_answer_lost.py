@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from PIL import Image
 import seqgcn.cli.labelstudio as labelstudio_cli
 from seqgcn.cli import main
 from seqgcn.labelling import find_images
-from seqgcn.labelling.labels import Answer, can_store, read_label_studio_export, read_labels
+from seqgcn.labelling.labels import Answer, can_store, normalise_path, read_label_studio_export, read_labels
 from labelling.test_query import write_csv  # tests/ is on the path (pyproject)
 
 FAST = ["--epochs", "1", "--gcn-epochs", "5", "--image-size", "8", "--subset", "all"]
@@ -188,6 +189,18 @@ def test_labels_and_batch_files_may_live_in_the_images_folder(project, capsys):
 
 
 # --------------------------------------------------------------------------- 3. one path normalisation
+def test_can_store_agrees_with_its_rule_on_random_names():
+    """Its shortcut for plain names gives what the rule gives: unchanged by normalise_path, no control character."""
+    rng = np.random.default_rng(0)
+    alphabet = list("ab_-.0/ \\\t") + ["é", "\udce9"]
+    names = ["".join(rng.choice(alphabet, size=rng.integers(1, 9))) for _ in range(20_000)]
+    names += ["a/b.png", "./a.png", "a//b.png", "a/./b.png", "a/../b.png", "a/.b.png", ".a/b.png", "a/", "-x/y_z.p-n.g"]
+    rule = lambda n: normalise_path(n) == n and not any(unicodedata.category(c) in ("Cc", "Cs") for c in n)  # noqa: E731
+    disagree = [n for n in names if can_store(n) != rule(n)]
+    assert not disagree, disagree[:5]
+    assert sum(map(can_store, names)) > 1000  # the shortcut's names are among them
+
+
 def test_names_a_csv_would_change_are_left_out_with_a_warning(project, capsys):
     images = project / "images"
     odd = [*ODD_NAMES, os.fsdecode(b"latin1-\xe9.png")]
