@@ -53,7 +53,7 @@ def read_image(path: str | Path, *, size: int | None = None, data: bytes | None 
     With ``size``, the result is ``(size, size, c)``. With ``data``, the file's bytes already read, those
     are decoded (`path` then only names the file and its type). Raises `ImageError` naming the file.
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)  # Path(a Path) parses it again: 7 us a file
     if size is not None:
         _check_size(size)
     try:
