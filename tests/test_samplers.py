@@ -164,24 +164,6 @@ def test_gcn_layer_ablations_run(layers):
     assert len(set(picked)) == 3
 
 
-def test_hand_written_adam_matches_torch_adam():
-    from seqgcn.samplers.gcn import Adam
-
-    g = torch.Generator().manual_seed(0)
-    ours = [torch.randn(6, 3, generator=g, requires_grad=True), torch.randn(3, generator=g, requires_grad=True)]
-    ref = [p.detach().clone().requires_grad_() for p in ours]
-    opt_ours = Adam(ours, lr=1e-2, weight_decay=5e-4)
-    opt_ref = torch.optim.Adam(ref, lr=1e-2, weight_decay=5e-4, foreach=False)
-    target = torch.randn(6, 3, generator=g)
-    for _ in range(25):
-        for params, opt in ((ours, opt_ours), (ref, opt_ref)):
-            opt.zero_grad()
-            ((params[0] + params[1] - target) ** 2).sum().backward()
-            opt.step()
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
-
-
 def test_dropout_masks_keep_rate_and_expectation():
     from seqgcn.samplers.gcn import dropout_masks
 

@@ -10,7 +10,7 @@ from test_encoder_models import Not2D, TinyCNN, export_onnx, export_pt2
 from seqgcn.checks import InputError
 from seqgcn.learners import Learner
 from seqgcn.learners.encoder import IMAGENET_MEAN, load_encoder
-from seqgcn.learners.head import HeadConfig, HeadLearner, _Adam
+from seqgcn.learners.head import HeadConfig, HeadLearner
 
 META = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
@@ -182,18 +182,3 @@ def test_head_refuses_bad_input():
         head.fit(np.array([0, 1]), np.array([0, 5]))
     with pytest.raises(InputError, match="NaN"):
         HeadLearner(np.full((3, 2), np.nan), np.zeros((0, 2)), [], n_outputs=2)
-
-
-def test_the_heads_adam_is_torch_adam():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(7, 5, generator=gen)
-    mine = torch.randn(5, 3, generator=gen).requires_grad_()
-    theirs = mine.detach().clone().requires_grad_()
-    adam = _Adam([mine], lr=0.01, weight_decay=1e-3)
-    reference_adam = torch.optim.Adam([theirs], lr=0.01, weight_decay=1e-3)
-    for _ in range(25):
-        adam.step(torch.autograd.grad((x @ mine).pow(2).sum(), [mine]))
-        reference_adam.zero_grad()
-        (x @ theirs).pow(2).sum().backward()
-        reference_adam.step()
-    torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)

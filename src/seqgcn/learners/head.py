@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from seqgcn.checks import InputError, check_int, check_number, resolve_device
 from seqgcn.data.base import CLASSIFICATION, Dataset
+from seqgcn.learners.optim import Adam
 
 MAX_HIDDEN = 65_536
 
@@ -154,7 +155,7 @@ class HeadLearner:
             module = companion.build(tuple(self.stage_channels)).to(self.device)
             module.train()
             params += [p for p in module.parameters() if p.requires_grad]
-        adam = _Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        adam = Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         start = time.perf_counter()
         for epoch in range(cfg.epochs):
             out, stages = self._forward(z)  # (n, n_outputs)
@@ -290,32 +291,6 @@ class HeadLearner:
         if y.shape != (n, self.n_outputs) or not np.isfinite(y).all():
             raise InputError(f"targets must be finite, shape ({n}, {self.n_outputs}); got {y.shape}")
         return torch.as_tensor(y, dtype=torch.float32, device=self.device)
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as `torch.optim.Adam(weight_decay=...)`.
-
-    Written out because constructing any `torch.optim.Optimizer` imports torch._dynamo, seconds on a busy CPU: longer
-    than training the head.
-    """
-
-    def __init__(self, params, *, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self, grads) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t  # bias corrections
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            if self.weight_decay:
-                g = g.add(p, alpha=self.weight_decay)
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
 
 
 def _embeddings(x, name: str, *, allow_empty: bool = False) -> np.ndarray:

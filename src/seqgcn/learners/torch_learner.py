@@ -33,6 +33,7 @@ from seqgcn.checks import InputError, resolve_device
 from seqgcn.data.base import CLASSIFICATION, Dataset
 from seqgcn.learners.config import LearnerConfig
 from seqgcn.learners.nets import ARCHS, build_net
+from seqgcn.learners.optim import SGD, Adam, MultiStepLR
 
 CROP_PADDING = 4  # pixels of zero padding before the random crop (CIFAR protocol)
 
@@ -213,13 +214,13 @@ class TorchLearner:
         y_dev = torch.as_tensor(y, device=dev)  # (n,) or (n, n_targets)
         n_batches = math.ceil(n / cfg.batch_size)  # near-equal batches, none of size 1 unless n is tiny
         opt = self._make_optimizer(self.model.parameters())
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.resolved_milestones()), gamma=cfg.gamma)
+        sched = MultiStepLR(opt, cfg.resolved_milestones(), cfg.gamma)
         module = companion_opt = companion_sched = None
         if companion is not None:
             module = companion.build(tuple(self.model.stage_channels)).to(dev)
             module.train()
             companion_opt = self._make_optimizer(module.parameters())
-            companion_sched = torch.optim.lr_scheduler.MultiStepLR(companion_opt, milestones=list(cfg.resolved_milestones()), gamma=cfg.gamma)
+            companion_sched = MultiStepLR(companion_opt, cfg.resolved_milestones(), cfg.gamma)
         fit_seed = int(np.random.SeedSequence([self.seed, self._n_fits]).generate_state(1)[0])
         gen = torch.Generator(device=dev)
         gen.manual_seed(fit_seed)
@@ -246,9 +247,9 @@ class TorchLearner:
                             pooled = [s.float().mean(dim=(2, 3)) for s in stages]  # [(b, c_k)]
                             predicted = module([p.detach() for p in pooled] if detach else pooled)  # (b,)
                             loss = item_losses.mean() + companion.loss(predicted, item_losses)
-                    opt.zero_grad(set_to_none=True)
+                    opt.zero_grad()
                     if companion_opt is not None:
-                        companion_opt.zero_grad(set_to_none=True)
+                        companion_opt.zero_grad()
                     loss.backward()
                     opt.step()
                     if companion_opt is not None:
@@ -396,11 +397,11 @@ class TorchLearner:
                 feats.append(feat.float())
         return torch.cat(outs), torch.cat(feats)
 
-    def _make_optimizer(self, params) -> torch.optim.Optimizer:
+    def _make_optimizer(self, params) -> SGD | Adam:
         cfg = self.config
         if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _autocast(self):
         if self.fast:

@@ -53,6 +53,7 @@ from tqdm import tqdm
 from seqgcn.checks import (MAX_DEPTH, MAX_STEPS, MAX_WIDTH, InputError, check_choice, check_int, check_positive_int,
                            check_probability, resolve_device)
 from seqgcn.graph import BLOCK_ROWS, KINDS, NORMALIZATIONS, Adjacency, RowBlocks, l2_normalize
+from seqgcn.learners.optim import Adam
 from seqgcn.samplers.base import FeatureSampler, Problem
 from seqgcn.samplers.kcenter import k_center_greedy
 
@@ -304,40 +305,6 @@ class TwoLayerStep:
             self.scratch.q = torch.empty(rows, hidden, dtype=self.h.dtype, device=self.h.device)
             self.scratch.mask = np.empty((rows, hidden), dtype=np.float32)
         return self.scratch.q, self.scratch.mask
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as `torch.optim.Adam`.
-
-    Written out because the first `torch.optim.Adam` of a process is slow to build: it
-    imports the compiler stack. Measured 2026-12-01 (torch 2.13.0+cpu, 2-core AMD EPYC,
-    fresh process, seqgcn already imported): first construction + step 1.5–2.0 s for
-    torch.optim.Adam against 0.003 s for this class, a fifth of a selection at N = 11,000.
-    The update follows torch's single-tensor CPU path step for step, so both give the
-    same numbers (tested).
-    """
-
-    def __init__(self, params: list[torch.Tensor], *, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.steps = 0
-
-    @torch.no_grad()
-    def step(self) -> None:
-        beta1, beta2 = self.betas
-        self.steps += 1
-        step_size = self.lr / (1 - beta1 ** self.steps)
-        bias_correction2_sqrt = (1 - beta2 ** self.steps) ** 0.5
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            g = p.grad.add(p, alpha=self.weight_decay) if self.weight_decay else p.grad
-            m.lerp_(g, 1 - beta1)  # first moment
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # second moment
-            p.addcdiv_(m, (v.sqrt() / bias_correction2_sqrt).add_(self.eps), value=-step_size)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
 
 def gcn_loss(logits: torch.Tensor, is_labelled: torch.Tensor, weight_unlabelled: float) -> torch.Tensor:

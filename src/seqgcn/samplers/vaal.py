@@ -53,6 +53,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from seqgcn.checks import MAX_STEPS, MAX_WIDTH, InputError, check_int, resolve_device
+from seqgcn.learners.optim import Adam
 from seqgcn.samplers.base import ImageSampler, Problem, check_option_number, top_scores
 
 SMALL_SIDE = 16  # images up to this side get the scaled-down architecture
@@ -200,8 +201,8 @@ class VAAL(ImageSampler):
         return top_scores(problem, scores, highest=False)
 
     def _train(self, vae, disc, x_lab, x_cand, n_iter: int, gen: torch.Generator) -> None:
-        opt_vae = torch.optim.Adam(vae.parameters(), lr=self.lr)
-        opt_d = torch.optim.Adam(disc.parameters(), lr=self.lr)
+        opt_vae = Adam(vae.parameters(), lr=self.lr)
+        opt_d = Adam(disc.parameters(), lr=self.lr)
         lab_batches, cand_batches = _shuffled_batches(len(x_lab), self.batch_size, gen), _shuffled_batches(len(x_cand), self.batch_size, gen)
         z = vae.fc_mu.out_features
         vae.train()
@@ -215,7 +216,7 @@ class VAAL(ImageSampler):
                 adversary = F.binary_cross_entropy_with_logits(d_l, torch.ones_like(d_l)) + \
                     F.binary_cross_entropy_with_logits(d_u, torch.ones_like(d_u))
                 loss = vae_loss(xl, rl, mu_l, lv_l, self.beta) + vae_loss(xu, ru, mu_u, lv_u, self.beta) + self.adversary_weight * adversary
-                opt_vae.zero_grad(set_to_none=True)
+                opt_vae.zero_grad()
                 loss.backward()
                 opt_vae.step()
             xl, xu = x_lab[next(lab_batches)], x_cand[next(cand_batches)]  # discriminator step
@@ -224,7 +225,7 @@ class VAAL(ImageSampler):
             d_l, d_u = disc(mu_l).squeeze(1), disc(mu_u).squeeze(1)
             loss_d = F.binary_cross_entropy_with_logits(d_l, torch.ones_like(d_l)) + \
                 F.binary_cross_entropy_with_logits(d_u, torch.zeros_like(d_u))
-            opt_d.zero_grad(set_to_none=True)
+            opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
 
