@@ -26,7 +26,7 @@ import numpy as np
 
 from seqgcn.checks import InputError
 from seqgcn.data import images
-from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats, check_test_fraction
+from seqgcn.data.base import CLASSIFICATION, Dataset, DatasetError, channel_stats, check_test_fraction, stratified_split
 
 EXTENSIONS = (*images.EXTENSIONS, ".npy")
 LAYOUT = "ROOT/<class>/<image>.png|.jpg|.jpeg|.bmp|.tif|.tiff|.npy with at least two class folders"
@@ -160,14 +160,10 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, root: 
     if counts.min() < 2:
         small = class_names[int(counts.argmin())]
         raise _fail(f"class folder {str(root / small)!r} has 1 image; a train/test split needs 2 per class")
-    index = np.arange(len(y))
     try:
-        from sklearn.model_selection import train_test_split  # scikit-learn loads in ~1 s: only when splitting
-
-        train, test = train_test_split(index, test_size=test_fraction, stratify=y, random_state=seed)
-    except ValueError as exc:
+        train, test = stratified_split(y, test_fraction, seed)
+    except InputError as exc:
         raise _fail(f"cannot split {str(root)!r} with test_fraction={test_fraction} ({exc})") from None
-    train, test = np.sort(train), np.sort(test)
     return (x[train], y[train]), (x[test], y[test])
 
 
