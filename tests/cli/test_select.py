@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,6 @@ METHODS = [m for m in available_samplers() if issubclass(sampler_class(m), Featu
 GCN_METHODS = [m for m in METHODS if get_sampler(m).needs_labelled]
 PLAIN_METHODS = [m for m in METHODS if not get_sampler(m).needs_labelled]
 ERROR_PREFIX = "seqgcn: error: "
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def fast(method: str) -> list[str]:
@@ -82,18 +79,6 @@ UNLABELLED = sorted(set(range(N)) - set(LABELLED))
 
 
 # --------------------------------------------------------------------------- happy path
-def test_a_real_process_prints_the_indices(files):
-    """`python -m seqgcn.cli select`: indices on stdout, nothing on stderr."""
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "seqgcn.cli", *select_args(files, method="Random", budget=7, extra=["--seed", "3"])]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert res.stderr == ""
-    picks = parse_picks(res.stdout)
-    check_picks(picks, 7, pool=UNLABELLED)
-
-
-
 def test_out_file_gets_what_stdout_got(files, capsys):
     argv = select_args(files, method="Random", budget=7, extra=["--seed", "3"])
     assert main(argv) == 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 from seqgcn.checks import InputError
 from seqgcn.data.base import stratified_split
@@ -13,12 +11,16 @@ from seqgcn.data.digits import _digits_table
 
 
 def _sklearn(labels, fraction, seed):
+    from sklearn.model_selection import train_test_split  # 2.4 s to import: only in the worker that runs these
+
     train, test = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(test)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.25, 1 / 3, 0.5, 0.9])
 def test_stratified_split_equals_scikit_learns(fraction):
+    from sklearn import datasets
+
     rng = np.random.default_rng(0)
     digits = datasets.load_digits().target
     uneven = rng.choice(["a", "b", "c", "d"], size=97, p=[0.55, 0.3, 0.1, 0.05])  # remainders tie and differ
@@ -43,5 +45,7 @@ def test_stratified_split_refuses_a_class_of_one():
 
 
 def test_the_digits_table_is_load_digits():
+    from sklearn import datasets
+
     table, bunch = _digits_table(), datasets.load_digits()
     assert np.array_equal(table[:, :64], bunch.data) and np.array_equal(table[:, 64], bunch.target)

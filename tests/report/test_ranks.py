@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
-from scipy.stats import friedmanchisquare
 
 from seqgcn.checks import InputError
 from seqgcn.report.ranks import (DEMSAR_Q05, block_ranks, critical_difference, friedman, nemenyi_q, plot_cd_diagram,
@@ -37,6 +36,8 @@ def test_rank_table_by_hand_with_ties_in_both_directions():
 
 
 def test_friedman_by_hand_and_equal_to_scipy():
+    from scipy.stats import friedmanchisquare  # 1.3 s to import: only in the worker that runs this
+
     # no ties, N = 2, k = 3, both blocks ranked 1, 2, 3: R = (2, 4, 6); 12/(2·3·4)·56 − 3·2·4 = 4; df 2: p = e^(−2)
     stat, p = friedman([[1, 2, 3], [1, 2, 3]])
     assert stat == pytest.approx(4.0) and p == pytest.approx(math.exp(-2.0))
