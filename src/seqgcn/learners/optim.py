@@ -72,7 +72,11 @@ class SGD(_Optimizer):
 
 class Adam(_Optimizer):
     """Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient, as ``torch.optim.Adam(params, lr,
-    weight_decay=...)`` (betas 0.9, 0.999, eps 1e-8); `torch._foreach_*` ops as `SGD`."""
+    weight_decay=...)`` (betas 0.9, 0.999, eps 1e-8); `torch._foreach_*` ops as `SGD`.
+
+    One step count for all parameters (the bias corrections); torch keeps one per parameter, which
+    differs only when some parameters have no gradient in some steps, as never in seqgcn's training.
+    """
 
     def __init__(self, params, *, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(params, lr)
